@@ -1,0 +1,388 @@
+//! [`RangeBody`]: a body that reads exactly its planned bytes from a
+//! [`RangeSource`], in bounded chunks.
+
+pub(crate) mod multipart;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+
+use crate::range::ByteRange;
+use crate::source::{RangeSource, ReadFuture};
+
+/// The default number of bytes read from the source at once: 64 KiB.
+pub const DEFAULT_CHUNK_SIZE: usize = 64 * 1024;
+
+/// One piece of a planned body.
+#[derive(Debug, Clone)]
+pub(crate) enum Segment {
+    /// Bytes known up front (multipart boundaries and part headers).
+    Static(Bytes),
+    /// A range of the source.
+    Source(ByteRange),
+}
+
+impl Segment {
+    fn len(&self) -> u64 {
+        match self {
+            Segment::Static(bytes) => bytes.len() as u64,
+            Segment::Source(range) => range.len(),
+        }
+    }
+}
+
+/// The response body of a file-backed response.
+///
+/// It streams a plan of segments (ranges of a [`RangeSource`], and for
+/// `multipart/byteranges` the boundaries between them), reading at most one chunk at
+/// a time with positional reads. While a chunk is being sent, the next one is
+/// already being read. Its [`size_hint`](Body::size_hint) is exact, so a server can
+/// send `Content-Length`; after the last frame it returns `None` forever.
+///
+/// If the source fails or returns a buffer of the wrong length, the body yields the
+/// error and ends: the connection is aborted instead of completing a response whose
+/// bytes do not match its headers.
+///
+/// # Example
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::BodyExt;
+/// use tower_range_serve::{FileResponse, RangeBody};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let response = FileResponse::from_bytes(Bytes::from_static(b"hello")).into_response();
+/// let body: RangeBody = response.into_body();
+/// assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
+/// # });
+/// ```
+pub struct RangeBody {
+    reader: Option<Reader>,
+}
+
+struct Reader {
+    source: Arc<dyn RangeSource>,
+    /// Segments not yet scheduled; the front one may be partly scheduled.
+    segments: VecDeque<Segment>,
+    /// The read of the next chunk to send, and its expected length.
+    pending: Option<(ReadFuture, usize)>,
+    /// Bytes not yet yielded.
+    remaining: u64,
+    chunk_size: usize,
+}
+
+impl RangeBody {
+    /// An empty body.
+    pub(crate) fn empty() -> Self {
+        Self { reader: None }
+    }
+
+    /// A body sending `segments`, reading source ranges `chunk_size` bytes at a time.
+    pub(crate) fn new(
+        source: Arc<dyn RangeSource>,
+        segments: impl Into<VecDeque<Segment>>,
+        chunk_size: usize,
+    ) -> Self {
+        let segments = segments.into();
+        let remaining = segments.iter().map(Segment::len).sum();
+        if remaining == 0 {
+            return Self::empty();
+        }
+        Self {
+            reader: Some(Reader {
+                source,
+                segments,
+                pending: None,
+                remaining,
+                chunk_size: chunk_size.max(1),
+            }),
+        }
+    }
+
+    /// A body sending one range of `source`.
+    pub(crate) fn range(source: Arc<dyn RangeSource>, range: ByteRange, chunk_size: usize) -> Self {
+        Self::new(source, [Segment::Source(range)], chunk_size)
+    }
+
+    /// A body sending the whole of `source`.
+    pub(crate) fn full(source: Arc<dyn RangeSource>, chunk_size: usize) -> Self {
+        let end = source.len();
+        match end {
+            0 => Self::empty(),
+            _ => Self::range(source, ByteRange { start: 0, end }, chunk_size),
+        }
+    }
+}
+
+impl Default for RangeBody {
+    /// An empty body.
+    ///
+    /// ```
+    /// use http_body::Body;
+    /// use tower_range_serve::RangeBody;
+    ///
+    /// assert!(RangeBody::default().is_end_stream());
+    /// ```
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl Reader {
+    /// Starts reading the next chunk if the next segment is a source range.
+    fn schedule(&mut self) {
+        debug_assert!(self.pending.is_none());
+        let Some(Segment::Source(range)) = self.segments.front_mut() else {
+            return;
+        };
+        let len = range.len().min(self.chunk_size as u64);
+        let offset = range.start;
+        range.start += len;
+        if range.start == range.end {
+            self.segments.pop_front();
+        }
+        let len = len as usize; // at most `chunk_size`
+        self.pending = Some((self.source.clone().read_at(offset, len), len));
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        if self.pending.is_none() {
+            match self.segments.front() {
+                None => return Poll::Ready(None),
+                Some(Segment::Static(_)) => {
+                    let Some(Segment::Static(bytes)) = self.segments.pop_front() else {
+                        unreachable!("front segment is static");
+                    };
+                    self.remaining -= bytes.len() as u64;
+                    return Poll::Ready(Some(Ok(bytes)));
+                }
+                Some(Segment::Source(_)) => self.schedule(),
+            }
+        }
+        let (read, expected) = self.pending.as_mut().expect("a read was scheduled");
+        let expected = *expected;
+        let result = ready!(read.as_mut().poll(cx));
+        self.pending = None;
+        let chunk = match result {
+            Ok(chunk) if chunk.len() == expected => chunk,
+            Ok(chunk) => {
+                return Poll::Ready(Some(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "source returned {} bytes where {expected} were asked",
+                        chunk.len()
+                    ),
+                ))))
+            }
+            Err(e) => return Poll::Ready(Some(Err(e))),
+        };
+        self.remaining -= expected as u64;
+        // Read ahead: the next chunk is read while this one is sent.
+        self.schedule();
+        Poll::Ready(Some(Ok(chunk)))
+    }
+}
+
+impl Body for RangeBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let Some(reader) = self.reader.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let next = ready!(reader.poll_next(cx));
+        if !matches!(next, Some(Ok(_))) {
+            // Fused: after the end or an error, nothing more is read or yielded.
+            self.reader = None;
+        }
+        Poll::Ready(next.map(|result| result.map(Frame::data)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.reader.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.reader.as_ref().map_or(0, |reader| reader.remaining))
+    }
+}
+
+impl fmt::Debug for RangeBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("RangeBody");
+        if let Some(reader) = &self.reader {
+            debug
+                .field("source", &reader.source)
+                .field("remaining", &reader.remaining)
+                .field("chunk_size", &reader.chunk_size)
+                .field("reading", &reader.pending.is_some());
+        }
+        debug.finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    fn source(len: usize) -> Arc<dyn RangeSource> {
+        Arc::new(Bytes::from((0..len).map(|i| i as u8).collect::<Vec<_>>()))
+    }
+
+    /// A source that records every read and can be told to misbehave.
+    #[derive(Debug, Default)]
+    struct Recording {
+        data: Bytes,
+        reads: Mutex<Vec<(u64, usize)>>,
+        short_after: Option<usize>,
+        polls: AtomicUsize,
+    }
+
+    impl RangeSource for Recording {
+        fn len(&self) -> u64 {
+            self.data.len() as u64
+        }
+
+        fn read_at(self: Arc<Self>, offset: u64, len: usize) -> ReadFuture {
+            let n = self.polls.fetch_add(1, Ordering::SeqCst);
+            self.reads.lock().unwrap().push((offset, len));
+            let mut chunk = self.data.slice(offset as usize..offset as usize + len);
+            if self.short_after.is_some_and(|after| n >= after) {
+                chunk.truncate(len - 1);
+            }
+            Box::pin(std::future::ready(Ok(chunk)))
+        }
+    }
+
+    async fn frames(mut body: RangeBody) -> Vec<Bytes> {
+        let mut frames = Vec::new();
+        while let Some(frame) = body.frame().await {
+            frames.push(frame.unwrap().into_data().unwrap());
+        }
+        frames
+    }
+
+    #[tokio::test]
+    async fn reads_only_the_planned_bytes_in_bounded_chunks() {
+        let data = Bytes::from(vec![7u8; 100]);
+        let recording = Arc::new(Recording {
+            data,
+            ..Default::default()
+        });
+        let body = RangeBody::range(recording.clone(), ByteRange { start: 10, end: 35 }, 10);
+        assert_eq!(body.size_hint().exact(), Some(25));
+        let frames = frames(body).await;
+        assert_eq!(
+            frames.iter().map(Bytes::len).collect::<Vec<_>>(),
+            [10, 10, 5]
+        );
+        assert_eq!(
+            *recording.reads.lock().unwrap(),
+            [(10, 10), (20, 10), (30, 5)]
+        );
+    }
+
+    #[tokio::test]
+    async fn size_hint_counts_down_and_the_body_is_fused() {
+        let mut body = RangeBody::full(source(10), 4);
+        assert_eq!(body.size_hint().exact(), Some(10));
+        body.frame().await.unwrap().unwrap();
+        assert_eq!(body.size_hint().exact(), Some(6));
+        assert!(!body.is_end_stream());
+        body.frame().await.unwrap().unwrap();
+        body.frame().await.unwrap().unwrap();
+        assert_eq!(body.size_hint().exact(), Some(0));
+        assert!(body.frame().await.is_none());
+        assert!(body.is_end_stream());
+        assert!(body.frame().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn static_segments_and_ranges_come_in_order() {
+        let segments = vec![
+            Segment::Static(Bytes::from_static(b"<")),
+            Segment::Source(ByteRange { start: 1, end: 3 }),
+            Segment::Static(Bytes::from_static(b"|")),
+            Segment::Source(ByteRange { start: 5, end: 6 }),
+            Segment::Static(Bytes::from_static(b">")),
+        ];
+        let body = RangeBody::new(source(10), segments, 1);
+        assert_eq!(body.size_hint().exact(), Some(6));
+        let bytes = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], b"<\x01\x02|\x05>");
+    }
+
+    #[tokio::test]
+    async fn empty_source_is_an_ended_body() {
+        let body = RangeBody::full(source(0), 4);
+        assert!(body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(0));
+        assert!(frames(body).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_short_buffer_from_the_source_ends_the_body_with_an_error() {
+        let recording = Arc::new(Recording {
+            data: Bytes::from(vec![1u8; 30]),
+            short_after: Some(1),
+            ..Default::default()
+        });
+        let mut body = RangeBody::full(recording, 10);
+        assert_eq!(
+            body.frame()
+                .await
+                .unwrap()
+                .unwrap()
+                .into_data()
+                .unwrap()
+                .len(),
+            10
+        );
+        let err = body.frame().await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(body.frame().await.is_none());
+        assert!(body.is_end_stream());
+    }
+
+    #[tokio::test]
+    async fn source_errors_end_the_body() {
+        #[derive(Debug)]
+        struct Failing;
+        impl RangeSource for Failing {
+            fn len(&self) -> u64 {
+                10
+            }
+            fn read_at(self: Arc<Self>, _: u64, _: usize) -> ReadFuture {
+                Box::pin(std::future::ready(Err(io::Error::other("disk on fire"))))
+            }
+        }
+        let mut body = RangeBody::full(Arc::new(Failing), 4);
+        assert!(body.frame().await.unwrap().is_err());
+        assert!(body.frame().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn nothing_is_read_before_the_first_poll() {
+        let recording = Arc::new(Recording {
+            data: Bytes::from(vec![1u8; 30]),
+            ..Default::default()
+        });
+        drop(RangeBody::full(recording.clone(), 10));
+        assert!(recording.reads.lock().unwrap().is_empty());
+    }
+}

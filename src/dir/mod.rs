@@ -1,0 +1,8 @@
+//! [`ServeDir`]: files under a root directory, by request path.
+
+mod future;
+mod path;
+mod service;
+
+pub use self::future::ResponseFuture;
+pub use self::service::ServeDir;

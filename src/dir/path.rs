@@ -1,0 +1,78 @@
+//! Mapping a request path to a relative file path, refusing anything that could
+//! leave the root. No I/O.
+
+use std::path::{Component, Path, PathBuf};
+
+use percent_encoding::percent_decode_str;
+
+/// The relative path a URI path names under the root, or `None` if it is not a
+/// safe one.
+///
+/// The path is percent-decoded and must be UTF-8 (so overlong encodings are
+/// refused). Empty and `.` segments are skipped; a `..` segment, a backslash, a NUL,
+/// a drive prefix or anything else that is not a plain name is refused. Decoding
+/// happens before splitting, so `%2F` separates segments like `/` does, and
+/// `..%2F..` is refused too.
+pub(crate) fn relative_path(uri_path: &str) -> Option<PathBuf> {
+    let decoded = percent_decode_str(uri_path).decode_utf8().ok()?;
+    let mut relative = PathBuf::new();
+    for segment in decoded.split('/') {
+        if segment.is_empty() || segment == "." {
+            continue;
+        }
+        if segment.contains(['\\', '\0', ':']) {
+            return None;
+        }
+        let mut components = Path::new(segment).components();
+        match (components.next(), components.next()) {
+            (Some(Component::Normal(name)), None) => relative.push(name),
+            _ => return None,
+        }
+    }
+    Some(relative)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(uri: &str) -> Option<String> {
+        relative_path(uri).map(|p| p.to_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn plain_paths_map_to_relative_paths() {
+        assert_eq!(ok("/a/b.txt").as_deref(), Some("a/b.txt"));
+        assert_eq!(ok("//a/./b.txt").as_deref(), Some("a/b.txt"));
+        assert_eq!(ok("/").as_deref(), Some(""));
+        assert_eq!(ok("/hello%20world.txt").as_deref(), Some("hello world.txt"));
+        assert_eq!(ok("/caf%C3%A9").as_deref(), Some("café"));
+        assert_eq!(ok("/..a/b..").as_deref(), Some("..a/b.."));
+    }
+
+    #[test]
+    fn traversal_is_refused_in_every_spelling() {
+        for uri in [
+            "/../etc/passwd",
+            "/a/../../etc/passwd",
+            "/%2e%2e/etc/passwd",
+            "/%2E%2E/etc/passwd",
+            "/..%2fetc/passwd",
+            "/a/..%2F..%2Fetc",
+            "/..\\etc\\passwd",
+            "/a%5c..%5cb",
+            "/a%00b",
+            "/%c0%ae%c0%ae/etc/passwd",
+            "/%ff",
+            "/C:/Windows",
+            "/c:%5cboot.ini",
+        ] {
+            assert_eq!(relative_path(uri), None, "{uri}");
+        }
+    }
+
+    #[test]
+    fn decoded_slashes_separate_segments() {
+        assert_eq!(ok("/a%2Fb").as_deref(), Some("a/b"));
+    }
+}

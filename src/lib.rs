@@ -1,0 +1,103 @@
+//! Tower middleware that makes any file-backed HTTP route a correct, resumable
+//! download.
+//!
+//! Handlers return a [`FileResponse`] (a file, an in-memory [`Bytes`](bytes::Bytes),
+//! or any [`RangeSource`](source::RangeSource)); [`RangeServeLayer`] reads `Range`,
+//! `If-Range` and the other preconditions of RFC 9110 from the request and answers
+//! 200, 206 (one range or `multipart/byteranges`), 304, 412 or 416. The body reads
+//! only the bytes it sends, with positional reads in bounded chunks, so a range at
+//! the end of a huge file starts at once and memory per download stays at about two
+//! chunks. Responses that are not file-backed pass through untouched: status,
+//! headers, body frames and trailers (gRPC keeps working).
+//!
+//! [`ServeDir`] maps request paths to files under a root, for when there is no
+//! handler of one's own.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use tower_range_serve::{FileResponse, RangeServeLayer};
+//!
+//! async fn report() -> Result<FileResponse, axum::http::StatusCode> {
+//!     FileResponse::open("reports/latest.pdf")
+//!         .await
+//!         .map(|file| file.attachment(Some("report.pdf")))
+//!         .map_err(|_| axum::http::StatusCode::NOT_FOUND)
+//! }
+//!
+//! let app: Router = Router::new()
+//!     .route("/report", get(report))
+//!     .route("/health", get(|| async { "ok" })) // passed through untouched
+//!     .layer(RangeServeLayer::new());
+//! # let _ = app;
+//! ```
+//!
+//! (`IntoResponse` for [`FileResponse`] needs the `axum` feature; without it, use
+//! [`FileResponse::into_response`] to get an `http::Response`.)
+//!
+//! # Behaviour
+//!
+//! For a `GET` of a file-backed response with status 200 (`HEAD` gets exactly the
+//! same status and headers, without a body):
+//!
+//! | request | answer |
+//! |---|---|
+//! | no `Range` | 200, whole file, `Accept-Ranges: bytes` |
+//! | `Range: bytes=0-99`, `bytes=100-`, `bytes=-100` | 206, `Content-Range: bytes 0-99/len` |
+//! | several ranges | 206 `multipart/byteranges`, sorted, overlapping and adjacent ranges merged |
+//! | ranges adding up to more than the file, or more than [`max_ranges`](RangeServeLayer::max_ranges) | 200, whole file |
+//! | no range overlaps the file | 416, `Content-Range: bytes */len` |
+//! | invalid `Range`, another unit, several `Range` lines | 200, whole file (RFC 9110 §14.2) |
+//! | any `Range` on an empty file | 200, `Content-Length: 0` |
+//! | `If-Range` with the current strong `ETag`, or exactly the `Last-Modified` date | the range |
+//! | `If-Range` with anything else (another or a weak `ETag`, another date) | 200, whole file |
+//! | `If-Match` not matching (strong comparison) | 412 |
+//! | `If-Unmodified-Since` before `Last-Modified` (without `If-Match`) | 412 |
+//! | `If-None-Match` matching (weak comparison, or `*`) | 304 with `ETag` and `Last-Modified` |
+//! | `If-Modified-Since` at or after `Last-Modified` (without `If-None-Match`) | 304 |
+//!
+//! Preconditions are evaluated in the order of RFC 9110 §13.2.2, before `Range`.
+//! Every 200 and 206 carries an exact `Content-Length`. Validators are read from the
+//! response's `ETag` and `Last-Modified` headers, so a handler can set its own.
+//!
+//! Other methods are not range-processed (RFC 9110 §14.2): a file-backed response to
+//! `POST` is sent whole. A file-backed response with another status than 200 (say a
+//! custom 404 page) is sent as it is.
+//!
+//! # Integrity
+//!
+//! The body never sends bytes other than those its headers promise. If the source
+//! fails, or a file turns out shorter than when it was opened, the body ends with
+//! an error: the server aborts the connection (HTTP/1.1) or resets the stream
+//! (HTTP/2), and the client knows the download is incomplete and can resume with
+//! `Range` and `If-Range`.
+//!
+//! # HEAD and RFC 9110 §14.2
+//!
+//! RFC 9110 defines range requests for `GET` only, and says `HEAD` should answer
+//! with the headers `GET` would have (§9.3.2). Like nginx and Apache, the layer lets
+//! `HEAD` mirror `GET`, ranges included, so a client can probe a range cheaply.
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod body;
+mod conditions;
+mod decision;
+pub mod dir;
+mod disposition;
+mod etag;
+mod preconditions;
+mod range;
+mod response;
+mod serve;
+pub mod source;
+
+pub use self::body::{RangeBody, DEFAULT_CHUNK_SIZE};
+pub use self::dir::ServeDir;
+pub use self::response::FileResponse;
+pub use self::serve::{
+    RangeServe, RangeServeLayer, ResponseBody, ResponseFuture, DEFAULT_MAX_RANGES,
+};
+
+/// The error type of [`ResponseBody`]: the inner body's error or an I/O error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

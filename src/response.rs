@@ -1,0 +1,316 @@
+//! [`FileResponse`]: how a handler says "this response is a seekable representation".
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Response, StatusCode};
+
+use crate::body::{RangeBody, DEFAULT_CHUNK_SIZE};
+use crate::disposition::content_disposition;
+use crate::source::{FileSource, RangeSource};
+
+/// The response extension that marks a response as file-backed for
+/// [`RangeServe`](crate::RangeServe).
+#[derive(Clone, Debug)]
+pub(crate) struct Representation {
+    pub(crate) source: Arc<dyn RangeSource>,
+}
+
+/// A file-backed response, returned by a handler.
+///
+/// It becomes an `http::Response` of the whole representation (200, with
+/// `Content-Length`, `Content-Type`, and for files a strong `ETag` and
+/// `Last-Modified`), marked so that [`RangeServeLayer`](crate::RangeServeLayer)
+/// can answer `Range` and conditional requests from it. Without the layer it is a
+/// plain, correct 200 download.
+///
+/// The layer compares preconditions against the `ETag` and `Last-Modified`
+/// *headers* of the response, so a handler may replace them with its own
+/// validators after conversion.
+///
+/// With the `axum` feature, `FileResponse` implements `axum::response::IntoResponse`.
+///
+/// # Example
+///
+/// ```
+/// use http::{header, StatusCode};
+/// use tower_range_serve::FileResponse;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let path = std::env::temp_dir().join("file-response-doc.txt");
+/// std::fs::write(&path, "hello").unwrap();
+///
+/// let response = FileResponse::open(&path)
+///     .await
+///     .unwrap()
+///     .attachment(Some("greeting.txt"))
+///     .into_response();
+/// assert_eq!(response.status(), StatusCode::OK);
+/// assert_eq!(response.headers()[header::CONTENT_LENGTH], "5");
+/// assert_eq!(response.headers()[header::CONTENT_TYPE], "text/plain");
+/// assert!(response.headers().contains_key(header::ETAG));
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct FileResponse {
+    source: Arc<dyn RangeSource>,
+    headers: HeaderMap,
+}
+
+impl FileResponse {
+    /// Opens a file, guessing its `Content-Type` from the extension
+    /// (`application/octet-stream` when unknown) and deriving a strong `ETag` from
+    /// its length and modification time (nanoseconds where the platform has them).
+    ///
+    /// Fails with [`io::ErrorKind::InvalidInput`] if `path` is not a regular file.
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<Self> {
+        let path = path.as_ref();
+        let source = FileSource::open(path).await?;
+        Ok(Self::from_file(source, path))
+    }
+
+    /// Like [`open`](Self::open), on the current thread (blocking).
+    pub(crate) fn open_blocking(path: &Path) -> io::Result<Self> {
+        Ok(Self::from_file(FileSource::open_blocking(path)?, path))
+    }
+
+    /// Serves an opened file, typed after `path`'s extension.
+    ///
+    /// ```
+    /// use tower_range_serve::{source::FileSource, FileResponse};
+    ///
+    /// let path = std::env::temp_dir().join("from-file-doc.json");
+    /// std::fs::write(&path, "{}").unwrap();
+    /// let source = FileSource::open_blocking(&path).unwrap();
+    /// let response = FileResponse::from_file(source, &path).into_response();
+    /// assert_eq!(response.headers()["content-type"], "application/json");
+    /// ```
+    pub fn from_file(source: FileSource, path: &Path) -> Self {
+        let mut headers = HeaderMap::new();
+        let mime = mime_guess::from_path(path).first_or_octet_stream();
+        if let Ok(value) = HeaderValue::from_str(mime.as_ref()) {
+            headers.insert(header::CONTENT_TYPE, value);
+        }
+        if let Some(modified) = source.modified() {
+            headers.insert(header::ETAG, etag(source.len(), modified));
+            headers.insert(
+                header::LAST_MODIFIED,
+                HeaderValue::try_from(httpdate::fmt_http_date(modified))
+                    .expect("an HTTP-date is a valid header value"),
+            );
+        }
+        Self {
+            source: Arc::new(source),
+            headers,
+        }
+    }
+
+    /// Serves any [`RangeSource`]. No `Content-Type` and no validators are set:
+    /// add them with [`content_type`](Self::content_type) or on the response.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tower_range_serve::FileResponse;
+    ///
+    /// let response = FileResponse::from_source(Bytes::from_static(b"abc")).into_response();
+    /// assert_eq!(response.headers()["content-length"], "3");
+    /// ```
+    pub fn from_source(source: impl RangeSource) -> Self {
+        Self {
+            source: Arc::new(source),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// Serves bytes held in memory, typed `application/octet-stream`.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tower_range_serve::FileResponse;
+    ///
+    /// let response = FileResponse::from_bytes(Bytes::from_static(b"abc")).into_response();
+    /// assert_eq!(response.headers()["content-type"], "application/octet-stream");
+    /// ```
+    pub fn from_bytes(bytes: Bytes) -> Self {
+        Self::from_source(bytes).content_type(HeaderValue::from_static("application/octet-stream"))
+    }
+
+    /// Sets the `Content-Type`.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http::HeaderValue;
+    /// use tower_range_serve::FileResponse;
+    ///
+    /// let response = FileResponse::from_bytes(Bytes::from_static(b"<p>"))
+    ///     .content_type(HeaderValue::from_static("text/html"))
+    ///     .into_response();
+    /// assert_eq!(response.headers()["content-type"], "text/html");
+    /// ```
+    #[must_use]
+    pub fn content_type(mut self, value: HeaderValue) -> Self {
+        self.headers.insert(header::CONTENT_TYPE, value);
+        self
+    }
+
+    /// Asks the client to save the response (`Content-Disposition: attachment`),
+    /// under `filename` if given. Names outside printable ASCII are sent as an
+    /// RFC 8187 `filename*` beside an ASCII fallback.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tower_range_serve::FileResponse;
+    ///
+    /// let response = FileResponse::from_bytes(Bytes::new())
+    ///     .attachment(Some("café.txt"))
+    ///     .into_response();
+    /// assert_eq!(
+    ///     response.headers()["content-disposition"],
+    ///     "attachment; filename=\"caf_.txt\"; filename*=UTF-8''caf%C3%A9.txt"
+    /// );
+    /// ```
+    #[must_use]
+    pub fn attachment(self, filename: Option<&str>) -> Self {
+        self.disposition("attachment", filename)
+    }
+
+    /// Asks the client to display the response (`Content-Disposition: inline`),
+    /// naming it `filename` if given.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tower_range_serve::FileResponse;
+    ///
+    /// let response = FileResponse::from_bytes(Bytes::new()).inline(None).into_response();
+    /// assert_eq!(response.headers()["content-disposition"], "inline");
+    /// ```
+    #[must_use]
+    pub fn inline(self, filename: Option<&str>) -> Self {
+        self.disposition("inline", filename)
+    }
+
+    fn disposition(mut self, kind: &str, filename: Option<&str>) -> Self {
+        self.headers.insert(
+            header::CONTENT_DISPOSITION,
+            content_disposition(kind, filename),
+        );
+        self
+    }
+
+    /// The length of the representation in bytes.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tower_range_serve::FileResponse;
+    ///
+    /// assert_eq!(FileResponse::from_bytes(Bytes::from_static(b"abc")).len(), 3);
+    /// ```
+    pub fn len(&self) -> u64 {
+        self.source.len()
+    }
+
+    /// Whether the representation is empty.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tower_range_serve::FileResponse;
+    ///
+    /// assert!(FileResponse::from_bytes(Bytes::new()).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Converts into a 200 response with the whole representation as its body,
+    /// marked for [`RangeServeLayer`](crate::RangeServeLayer).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tower_range_serve::FileResponse;
+    ///
+    /// let response = FileResponse::from_bytes(Bytes::from_static(b"abc")).into_response();
+    /// assert_eq!(response.status(), 200);
+    /// ```
+    pub fn into_response(self) -> Response<RangeBody> {
+        let body = RangeBody::full(self.source.clone(), DEFAULT_CHUNK_SIZE);
+        let mut response = Response::new(body);
+        *response.status_mut() = StatusCode::OK;
+        *response.headers_mut() = self.headers;
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(self.source.len()));
+        response.extensions_mut().insert(Representation {
+            source: self.source,
+        });
+        response
+    }
+}
+
+impl From<FileResponse> for Response<RangeBody> {
+    fn from(file: FileResponse) -> Self {
+        file.into_response()
+    }
+}
+
+#[cfg(feature = "axum")]
+impl axum_core::response::IntoResponse for FileResponse {
+    fn into_response(self) -> axum_core::response::Response {
+        FileResponse::into_response(self).map(axum_core::body::Body::new)
+    }
+}
+
+/// A strong entity tag from the length and modification time: `"<len>-<nanos>"` in
+/// hex, like nginx's `"<mtime>-<len>"` but with sub-second precision.
+fn etag(len: u64, modified: SystemTime) -> HeaderValue {
+    let nanos = match modified.duration_since(UNIX_EPOCH) {
+        Ok(after) => after.as_nanos(),
+        Err(before) => before.duration().as_nanos(),
+    };
+    HeaderValue::try_from(format!("\"{len:x}-{nanos:x}\"")).expect("hex digits are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn etag_changes_with_length_and_nanoseconds() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let a = etag(10, t);
+        assert_ne!(a, etag(11, t));
+        assert_ne!(a, etag(10, t + Duration::from_nanos(1)));
+        assert!(a.to_str().unwrap().starts_with("\"a-"));
+    }
+
+    #[tokio::test]
+    async fn file_responses_carry_validators_and_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("movie.mp4");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let response = FileResponse::open(&path).await.unwrap().into_response();
+        let headers = response.headers();
+        assert_eq!(headers[header::CONTENT_TYPE], "video/mp4");
+        assert_eq!(headers[header::CONTENT_LENGTH], "10");
+        assert!(headers.contains_key(header::LAST_MODIFIED));
+        assert!(headers[header::ETAG].to_str().unwrap().starts_with("\"a-"));
+        assert!(response.extensions().get::<Representation>().is_some());
+    }
+
+    #[tokio::test]
+    async fn unknown_extensions_are_octet_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob.zzz-unknown");
+        std::fs::write(&path, b"x").unwrap();
+        let response = FileResponse::open(&path).await.unwrap().into_response();
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/octet-stream"
+        );
+    }
+}

@@ -1,0 +1,106 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::SystemTime;
+
+use http::{Response, StatusCode};
+use pin_project_lite::pin_project;
+
+use super::layer::Config;
+use super::respond::respond;
+use super::ResponseBody;
+use crate::conditions::{Conditions, Validators};
+use crate::decision::decide;
+use crate::response::Representation;
+
+/// What the service kept of a `GET` or `HEAD` request.
+#[derive(Debug)]
+pub(crate) struct Captured {
+    pub(crate) head: bool,
+    pub(crate) conditions: Conditions,
+}
+
+pin_project! {
+    /// The response future of [`RangeServe`](super::RangeServe).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use tower_range_serve::ResponseFuture;
+    ///
+    /// fn assert_future<F: Future>(_: &F) {}
+    /// # fn check(future: ResponseFuture<std::future::Ready<Result<http::Response<String>, ()>>>) {
+    /// assert_future(&future);
+    /// # }
+    /// ```
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        captured: Option<Captured>,
+        config: Config,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(inner: F, captured: Option<Captured>, config: Config) -> Self {
+        Self {
+            inner,
+            captured,
+            config,
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        let representation = response.extensions_mut().remove::<Representation>();
+        let (Some(representation), Some(captured)) = (representation, this.captured.take()) else {
+            return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
+        };
+        // A file sent under another status (a custom 404 page, say) is not a
+        // representation of the target resource: no ranges, no preconditions.
+        if response.status() != StatusCode::OK {
+            return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
+        }
+
+        // The handler's body streams the whole file; it has not read anything yet
+        // and is replaced.
+        let (mut parts, _whole) = response.into_parts();
+        let len = representation.source.len();
+        let decision = {
+            let validators = Validators::from_headers(&parts.headers, SystemTime::now());
+            decide(
+                &captured.conditions,
+                &validators,
+                len,
+                this.config.max_ranges,
+            )
+        };
+        let body = respond(
+            &mut parts,
+            decision,
+            representation.source,
+            this.config.chunk_size,
+        );
+        let body = if captured.head {
+            crate::body::RangeBody::empty()
+        } else {
+            body
+        };
+        Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::range(body))))
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,87 @@
+//! Turns a [`Decision`] into a status, headers and a planned body.
+
+use std::sync::Arc;
+
+use http::header::{self, HeaderValue};
+use http::response::Parts;
+use http::StatusCode;
+
+use crate::body::multipart::Multipart;
+use crate::body::RangeBody;
+use crate::decision::Decision;
+use crate::source::RangeSource;
+
+const BYTES: HeaderValue = HeaderValue::from_static("bytes");
+
+/// Sets the status and headers of `parts` for `decision` and returns the body to
+/// send (for `GET`; `HEAD` sends none).
+///
+/// Headers the handler set that do not describe the content (`Cache-Control`,
+/// `Content-Disposition`, …) are kept; `Content-Length`, `Content-Range`,
+/// `Content-Type` and `Accept-Ranges` are the layer's.
+pub(crate) fn respond(
+    parts: &mut Parts,
+    decision: Decision,
+    source: Arc<dyn RangeSource>,
+    chunk_size: usize,
+) -> RangeBody {
+    let len = source.len();
+    let headers = &mut parts.headers;
+    headers.remove(header::CONTENT_RANGE);
+    let (status, body) = match decision {
+        Decision::Full => {
+            headers.insert(header::ACCEPT_RANGES, BYTES);
+            (StatusCode::OK, RangeBody::full(source, chunk_size))
+        }
+        Decision::Partial(range) => {
+            headers.insert(header::ACCEPT_RANGES, BYTES);
+            headers.insert(
+                header::CONTENT_RANGE,
+                header_value(range.content_range(len)),
+            );
+            let body = RangeBody::range(source, range, chunk_size);
+            (StatusCode::PARTIAL_CONTENT, body)
+        }
+        Decision::Multipart(ranges) => {
+            headers.insert(header::ACCEPT_RANGES, BYTES);
+            let multipart = Multipart::new(&ranges, len, headers.get(header::CONTENT_TYPE));
+            headers.insert(header::CONTENT_TYPE, multipart.content_type);
+            let body = RangeBody::new(source, multipart.segments, chunk_size);
+            (StatusCode::PARTIAL_CONTENT, body)
+        }
+        Decision::NotModified => {
+            // RFC 9110 §15.4.5: validators and caching headers stay, content
+            // metadata goes.
+            headers.remove(header::CONTENT_LENGTH);
+            headers.remove(header::CONTENT_TYPE);
+            headers.remove(header::CONTENT_DISPOSITION);
+            parts.status = StatusCode::NOT_MODIFIED;
+            return RangeBody::empty();
+        }
+        Decision::PreconditionFailed => {
+            headers.remove(header::CONTENT_TYPE);
+            headers.remove(header::CONTENT_DISPOSITION);
+            (StatusCode::PRECONDITION_FAILED, RangeBody::empty())
+        }
+        Decision::RangeNotSatisfiable => {
+            headers.insert(header::ACCEPT_RANGES, BYTES);
+            headers.insert(
+                header::CONTENT_RANGE,
+                header_value(format!("bytes */{len}")),
+            );
+            headers.remove(header::CONTENT_TYPE);
+            headers.remove(header::CONTENT_DISPOSITION);
+            (StatusCode::RANGE_NOT_SATISFIABLE, RangeBody::empty())
+        }
+    };
+    let content_length = http_body::Body::size_hint(&body)
+        .exact()
+        .expect("a planned body has an exact length");
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content_length));
+    parts.status = status;
+    body
+}
+
+fn header_value(value: String) -> HeaderValue {
+    HeaderValue::try_from(value).expect("digits and ASCII are a valid header value")
+}

@@ -1,0 +1,173 @@
+//! Files, read with positional reads on tokio's blocking pool.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{RangeSource, ReadFuture};
+
+/// A regular file opened for serving.
+///
+/// Every chunk is one positional read (`pread`) on tokio's blocking pool, straight
+/// into the buffer that becomes the body frame: one copy from the page cache, no
+/// shared cursor, no read of bytes outside the planned ranges. A file that turns out
+/// shorter than its length at opening ends the read with an
+/// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof) error.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use tower_range_serve::source::{FileSource, RangeSource};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let path = std::env::temp_dir().join("file-source-doc.txt");
+/// std::fs::write(&path, "hello world").unwrap();
+/// let source = Arc::new(FileSource::open(&path).await.unwrap());
+/// assert_eq!(source.len(), 11);
+/// assert_eq!(source.read_at(6, 5).await.unwrap(), "world");
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct FileSource {
+    file: File,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl FileSource {
+    /// Opens a regular file on the blocking pool.
+    ///
+    /// Fails with [`io::ErrorKind::InvalidInput`] for a directory or anything else
+    /// that is not a regular file.
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<Self> {
+        let path = path.as_ref().to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path))
+            .await
+            .map_err(io::Error::other)?
+    }
+
+    /// Opens a regular file on the current thread (blocking).
+    pub fn open_blocking(path: &Path) -> io::Result<Self> {
+        Self::from_file(File::open(path)?)
+    }
+
+    /// Wraps an open file, reading its length and modification time.
+    pub fn from_file(file: File) -> io::Result<Self> {
+        let metadata = file.metadata()?;
+        if !metadata.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        Ok(Self {
+            file,
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+        })
+    }
+
+    /// The modification time when the file was opened, where the platform has one.
+    pub fn modified(&self) -> Option<SystemTime> {
+        self.modified
+    }
+
+    fn read_exact_at(&self, offset: u64, len: usize) -> io::Result<Bytes> {
+        let mut buf = BytesMut::zeroed(len);
+        let mut filled = 0;
+        while filled < len {
+            match read_at(&self.file, &mut buf[filled..], offset + filled as u64) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file is shorter than when it was opened",
+                    ))
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(buf.freeze())
+    }
+}
+
+impl RangeSource for FileSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(self: Arc<Self>, offset: u64, len: usize) -> ReadFuture {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Box::pin(std::future::ready(Err(io::Error::other(
+                "file reads need a tokio runtime",
+            ))));
+        };
+        let read = runtime.spawn_blocking(move || self.read_exact_at(offset, len));
+        Box::pin(async move { read.await.map_err(io::Error::other)? })
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_exactly_the_asked_bytes() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"0123456789").unwrap();
+        let source = Arc::new(FileSource::open(file.path()).await.unwrap());
+        assert_eq!(source.len, 10);
+        assert_eq!(source.clone().read_at(3, 4).await.unwrap(), "3456");
+    }
+
+    #[tokio::test]
+    async fn a_truncated_file_is_an_error_not_a_short_read() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"0123456789").unwrap();
+        let source = Arc::new(FileSource::open(file.path()).await.unwrap());
+        file.as_file().set_len(5).unwrap();
+        let err = source.read_at(3, 4).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[tokio::test]
+    async fn directories_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = FileSource::open(dir.path()).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn reading_outside_a_runtime_is_an_error() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let source = Arc::new(FileSource::open_blocking(file.path()).unwrap());
+        let read = source.read_at(0, 0);
+        let result = futures_lite_block_on(read);
+        assert!(result.is_err());
+    }
+
+    fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+}
