@@ -91,6 +91,7 @@ mod range;
 mod response;
 mod serve;
 pub mod source;
+pub mod throttle;
 
 pub use self::body::{RangeBody, DEFAULT_CHUNK_SIZE};
 pub use self::dir::ServeDir;
@@ -98,6 +99,7 @@ pub use self::response::FileResponse;
 pub use self::serve::{
     RangeServe, RangeServeLayer, ResponseBody, ResponseFuture, DEFAULT_MAX_RANGES,
 };
+pub use self::throttle::{Bandwidth, BandwidthControl, ClientKey, Policy};
 
 /// The error type of [`ResponseBody`]: the inner body's error or an I/O error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -12,12 +12,15 @@ use http::{Response, StatusCode};
 use crate::body::{RangeBody, DEFAULT_CHUNK_SIZE};
 use crate::disposition::content_disposition;
 use crate::source::{FileSource, RangeSource};
+use crate::throttle::Bandwidth;
 
 /// The response extension that marks a response as file-backed for
 /// [`RangeServe`](crate::RangeServe).
 #[derive(Clone, Debug)]
 pub(crate) struct Representation {
     pub(crate) source: Arc<dyn RangeSource>,
+    /// The handler's own rate for this response, replacing the policy's.
+    pub(crate) rate: Option<Bandwidth>,
 }
 
 /// A file-backed response, returned by a handler.
@@ -59,6 +62,7 @@ pub(crate) struct Representation {
 pub struct FileResponse {
     source: Arc<dyn RangeSource>,
     headers: HeaderMap,
+    rate: Option<Bandwidth>,
 }
 
 impl FileResponse {
@@ -106,6 +110,7 @@ impl FileResponse {
         Self {
             source: Arc::new(source),
             headers,
+            rate: None,
         }
     }
 
@@ -123,6 +128,7 @@ impl FileResponse {
         Self {
             source: Arc::new(source),
             headers: HeaderMap::new(),
+            rate: None,
         }
     }
 
@@ -193,6 +199,25 @@ impl FileResponse {
         self.disposition("inline", filename)
     }
 
+    /// Sets this response's own rate, replacing the one the layer's policy gives
+    /// ([`Bandwidth::UNLIMITED`] lifts it). The layer's client and total limits
+    /// still apply.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tower_range_serve::{Bandwidth, FileResponse};
+    ///
+    /// let preview = FileResponse::from_bytes(Bytes::from_static(b"..."))
+    ///     .rate(Bandwidth::UNLIMITED)
+    ///     .into_response();
+    /// # let _ = preview;
+    /// ```
+    #[must_use]
+    pub fn rate(mut self, rate: Bandwidth) -> Self {
+        self.rate = Some(rate);
+        self
+    }
+
     fn disposition(mut self, kind: &str, filename: Option<&str>) -> Self {
         self.headers.insert(
             header::CONTENT_DISPOSITION,
@@ -245,6 +270,7 @@ impl FileResponse {
             .insert(header::CONTENT_LENGTH, HeaderValue::from(self.source.len()));
         response.extensions_mut().insert(Representation {
             source: self.source,
+            rate: self.rate,
         });
         response
     }

@@ -15,6 +15,7 @@ use http_body::{Body, Frame, SizeHint};
 
 use crate::range::ByteRange;
 use crate::source::{RangeSource, ReadFuture};
+use crate::throttle::Throttle;
 
 /// The default number of bytes read from the source at once: 64 KiB.
 pub const DEFAULT_CHUNK_SIZE: usize = 64 * 1024;
@@ -63,7 +64,12 @@ impl Segment {
 /// # });
 /// ```
 pub struct RangeBody {
+    /// `None` once the body has ended.
     reader: Option<Reader>,
+    /// When the next chunk may go, for a throttled response.
+    throttle: Option<Throttle>,
+    /// A chunk read but not yet allowed to go by the throttle.
+    held: Option<Bytes>,
 }
 
 struct Reader {
@@ -80,7 +86,11 @@ struct Reader {
 impl RangeBody {
     /// An empty body.
     pub(crate) fn empty() -> Self {
-        Self { reader: None }
+        Self {
+            reader: None,
+            throttle: None,
+            held: None,
+        }
     }
 
     /// A body sending `segments`, reading source ranges `chunk_size` bytes at a time.
@@ -102,7 +112,15 @@ impl RangeBody {
                 remaining,
                 chunk_size: chunk_size.max(1),
             }),
+            throttle: None,
+            held: None,
         }
+    }
+
+    /// Sends no chunk before `throttle` allows it; chunk sizes follow its rates.
+    pub(crate) fn throttled(mut self, throttle: Throttle) -> Self {
+        self.throttle = Some(throttle);
+        self
     }
 
     /// A body sending one range of `source`.
@@ -135,23 +153,45 @@ impl Default for RangeBody {
 }
 
 impl Reader {
-    /// Starts reading the next chunk if the next segment is a source range.
-    fn schedule(&mut self) {
+    /// Starts reading the next chunk, of at most `max_chunk` bytes, if the next
+    /// segment is a source range.
+    fn schedule(&mut self, max_chunk: usize) {
         debug_assert!(self.pending.is_none());
         let Some(Segment::Source(range)) = self.segments.front_mut() else {
             return;
         };
-        let len = range.len().min(self.chunk_size as u64);
+        let len = range.len().min(max_chunk as u64);
         let offset = range.start;
         range.start += len;
         if range.start == range.end {
             self.segments.pop_front();
         }
-        let len = len as usize; // at most `chunk_size`
+        let len = len as usize; // at most `max_chunk`
         self.pending = Some((self.source.clone().read_at(offset, len), len));
     }
 
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+    /// The length of the next chunk, if it is known yet.
+    fn next_len(&self) -> Option<usize> {
+        match (&self.pending, self.segments.front()) {
+            (Some((_, len)), _) => Some(*len),
+            (None, Some(Segment::Static(bytes))) => Some(bytes.len()),
+            (None, _) => None,
+        }
+    }
+
+    /// Reads ahead: starts reading the next chunk while the current one is sent.
+    fn read_ahead(&mut self, max_chunk: usize) {
+        if self.pending.is_none() {
+            self.schedule(max_chunk);
+        }
+    }
+
+    /// The next chunk. Source reads are at most `max_chunk` bytes.
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        max_chunk: usize,
+    ) -> Poll<Option<io::Result<Bytes>>> {
         if self.pending.is_none() {
             match self.segments.front() {
                 None => return Poll::Ready(None),
@@ -162,7 +202,7 @@ impl Reader {
                     self.remaining -= bytes.len() as u64;
                     return Poll::Ready(Some(Ok(bytes)));
                 }
-                Some(Segment::Source(_)) => self.schedule(),
+                Some(Segment::Source(_)) => self.schedule(max_chunk),
             }
         }
         let (read, expected) = self.pending.as_mut().expect("a read was scheduled");
@@ -183,8 +223,6 @@ impl Reader {
             Err(e) => return Poll::Ready(Some(Err(e))),
         };
         self.remaining -= expected as u64;
-        // Read ahead: the next chunk is read while this one is sent.
-        self.schedule();
         Poll::Ready(Some(Ok(chunk)))
     }
 }
@@ -197,15 +235,43 @@ impl Body for RangeBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        let Some(reader) = self.reader.as_mut() else {
+        let this = &mut *self;
+        let Some(reader) = this.reader.as_mut() else {
             return Poll::Ready(None);
         };
-        let next = ready!(reader.poll_next(cx));
-        if !matches!(next, Some(Ok(_))) {
-            // Fused: after the end or an error, nothing more is read or yielded.
-            self.reader = None;
+        let configured = reader.chunk_size;
+        let max_chunk = |throttle: &Option<Throttle>| match throttle {
+            Some(throttle) => throttle.max_chunk(configured),
+            None => configured,
+        };
+        let chunk = match this.held.take() {
+            Some(chunk) => chunk,
+            None => {
+                match ready!(reader.poll_next(cx, max_chunk(&this.throttle))) {
+                    Some(Ok(chunk)) => chunk,
+                    end_or_error => {
+                        // Fused: after the end or an error, nothing more is read,
+                        // yielded or held from a limiter.
+                        this.reader = None;
+                        this.throttle = None;
+                        return Poll::Ready(end_or_error.map(|result| result.map(Frame::data)));
+                    }
+                }
+            }
+        };
+        if let Some(throttle) = &mut this.throttle {
+            if throttle.poll_send(cx, chunk.len()).is_pending() {
+                this.held = Some(chunk);
+                return Poll::Pending;
+            }
         }
-        Poll::Ready(next.map(|result| result.map(Frame::data)))
+        // The next chunk is read, and asked of the shared limits, while this one
+        // is sent; its size follows the limits as they are now.
+        reader.read_ahead(max_chunk(&this.throttle));
+        if let (Some(throttle), Some(next)) = (&mut this.throttle, reader.next_len()) {
+            throttle.reserve(next);
+        }
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -213,7 +279,9 @@ impl Body for RangeBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.reader.as_ref().map_or(0, |reader| reader.remaining))
+        let unread = self.reader.as_ref().map_or(0, |reader| reader.remaining);
+        let held = self.held.as_ref().map_or(0, |chunk| chunk.len() as u64);
+        SizeHint::with_exact(unread + held)
     }
 }
 
@@ -225,7 +293,8 @@ impl fmt::Debug for RangeBody {
                 .field("source", &reader.source)
                 .field("remaining", &reader.remaining)
                 .field("chunk_size", &reader.chunk_size)
-                .field("reading", &reader.pending.is_some());
+                .field("reading", &reader.pending.is_some())
+                .field("throttle", &self.throttle);
         }
         debug.finish_non_exhaustive()
     }

@@ -28,14 +28,14 @@ pub struct ResponseFuture {
 
 #[derive(Debug)]
 enum Inner {
-    Ready(Option<Response<RangeBody>>),
+    Ready(Option<Box<Response<RangeBody>>>),
     Opening(JoinHandle<Response<RangeBody>>),
 }
 
 impl ResponseFuture {
     pub(crate) fn ready(response: Response<RangeBody>) -> Self {
         Self {
-            inner: Inner::Ready(Some(response)),
+            inner: Inner::Ready(Some(Box::new(response))),
         }
     }
 
@@ -51,7 +51,7 @@ impl Future for ResponseFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let response = match &mut self.inner {
-            Inner::Ready(response) => response.take().expect("polled after completion"),
+            Inner::Ready(response) => *response.take().expect("polled after completion"),
             Inner::Opening(handle) => match ready!(Pin::new(handle).poll(cx)) {
                 Ok(response) => response,
                 Err(_) => super::service::status(StatusCode::INTERNAL_SERVER_ERROR),

@@ -7,17 +7,21 @@ use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 
 use super::layer::Config;
-use super::respond::respond;
+use super::respond::{respond, too_many_streams};
 use super::ResponseBody;
+use crate::body::RangeBody;
 use crate::conditions::{Conditions, Validators};
 use crate::decision::decide;
 use crate::response::Representation;
+use crate::throttle::{Policy, TooManyStreams};
 
 /// What the service kept of a `GET` or `HEAD` request.
 #[derive(Debug)]
 pub(crate) struct Captured {
     pub(crate) head: bool,
     pub(crate) conditions: Conditions,
+    /// The bandwidth policy, for a `GET` through a layer with bandwidth settings.
+    pub(crate) policy: Option<Policy>,
 }
 
 pin_project! {
@@ -90,10 +94,19 @@ where
             representation.source,
             this.config.chunk_size,
         );
-        let body = if captured.head {
-            crate::body::RangeBody::empty()
-        } else {
-            body
+        let body = match (captured.head, captured.policy) {
+            (true, _) => RangeBody::empty(),
+            (false, Some(policy)) if !http_body::Body::is_end_stream(&body) => {
+                let bandwidth = &this.config.bandwidth;
+                match bandwidth.admit(policy, representation.rate) {
+                    Ok(throttle) => body.throttled(throttle),
+                    Err(TooManyStreams) => {
+                        too_many_streams(&mut parts, bandwidth.retry_after);
+                        RangeBody::empty()
+                    }
+                }
+            }
+            (false, _) => body,
         };
         Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::range(body))))
     }

@@ -1,15 +1,20 @@
 use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
 
+use http::request::Parts;
 use tower_layer::Layer;
 
 use super::RangeServe;
 use crate::body::DEFAULT_CHUNK_SIZE;
+use crate::throttle::{Bandwidth, BandwidthControl, ClientKey, Policy, Settings};
 
 /// Settings shared by a layer and the services it makes.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) chunk_size: usize,
     pub(crate) max_ranges: NonZeroUsize,
+    pub(crate) bandwidth: Settings,
 }
 
 impl Default for Config {
@@ -17,6 +22,7 @@ impl Default for Config {
         Self {
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_ranges: NonZeroUsize::new(DEFAULT_MAX_RANGES).expect("non-zero"),
+            bandwidth: Settings::default(),
         }
     }
 }
@@ -27,7 +33,10 @@ pub const DEFAULT_MAX_RANGES: usize = 100;
 /// Applies [`RangeServe`] to a service: file-backed responses become range-aware,
 /// conditional, seek-based downloads.
 ///
-/// See the [crate documentation](crate) for what it answers.
+/// See the [crate documentation](crate) for what it answers, and
+/// [`throttle`](crate::throttle) for bandwidth policy. Clones share their
+/// bandwidth state (client limits, total limit); separate layers (say, one per
+/// route) have their own.
 ///
 /// # Example
 ///
@@ -85,6 +94,173 @@ impl RangeServeLayer {
     pub fn max_ranges(mut self, ranges: usize) -> Self {
         self.config.max_ranges = NonZeroUsize::new(ranges).unwrap_or(NonZeroUsize::MIN);
         self
+    }
+}
+
+/// Bandwidth policy. See [`throttle`](crate::throttle) for the semantics.
+impl RangeServeLayer {
+    /// The rate of each response. Unlimited by default.
+    ///
+    /// ```
+    /// use tower_range_serve::{Bandwidth, RangeServeLayer};
+    ///
+    /// let layer = RangeServeLayer::new().rate(Bandwidth::kib(256));
+    /// # let _ = layer;
+    /// ```
+    pub fn rate(mut self, rate: Bandwidth) -> Self {
+        self.config.bandwidth.rate = rate;
+        self.config.bandwidth.enabled = true;
+        self
+    }
+
+    /// How many bytes of each response go at full speed before
+    /// [`rate`](Self::rate) applies (nginx's `limit_rate_after`). Zero by default.
+    ///
+    /// ```
+    /// use tower_range_serve::{Bandwidth, RangeServeLayer};
+    ///
+    /// let layer = RangeServeLayer::new().rate(Bandwidth::mib(1)).rate_after(8 << 20);
+    /// # let _ = layer;
+    /// ```
+    pub fn rate_after(mut self, bytes: u64) -> Self {
+        self.config.bandwidth.rate_after = bytes;
+        self.config.bandwidth.enabled = true;
+        self
+    }
+
+    /// The rate all running responses of one client share. Unlimited by default.
+    /// Clients are told apart by [`client_key`](Self::client_key).
+    ///
+    /// ```
+    /// use tower_range_serve::{Bandwidth, RangeServeLayer};
+    ///
+    /// let layer = RangeServeLayer::new().client_rate(Bandwidth::mib(1));
+    /// # let _ = layer;
+    /// ```
+    pub fn client_rate(mut self, rate: Bandwidth) -> Self {
+        self.config.bandwidth.state.set_client_rate(rate);
+        self.config.bandwidth.enabled = true;
+        self
+    }
+
+    /// How a request's client is found. Defaults to [`ClientKey::peer_ip`], the IP
+    /// of a `SocketAddr` request extension. Requests without a key have no client
+    /// limit and no stream count.
+    ///
+    /// ```
+    /// use tower_range_serve::{Bandwidth, ClientKey, RangeServeLayer};
+    ///
+    /// /// Put into the request extensions by an authentication layer.
+    /// #[derive(Clone)]
+    /// struct UserId(String);
+    ///
+    /// let layer = RangeServeLayer::new()
+    ///     .client_rate(Bandwidth::mib(2))
+    ///     .client_key(|parts| {
+    ///         let user = parts.extensions.get::<UserId>()?;
+    ///         Some(ClientKey::from(user.0.as_str()))
+    ///     });
+    /// # let _ = layer;
+    /// ```
+    pub fn client_key<F>(mut self, key: F) -> Self
+    where
+        F: Fn(&Parts) -> Option<ClientKey> + Send + Sync + 'static,
+    {
+        self.config.bandwidth.key = Arc::new(key);
+        self.config.bandwidth.enabled = true;
+        self
+    }
+
+    /// The most streams one client may run at once; beyond it, 429 with
+    /// `Retry-After` (see [`retry_after`](Self::retry_after)). Unlimited by default.
+    ///
+    /// ```
+    /// use tower_range_serve::RangeServeLayer;
+    ///
+    /// let layer = RangeServeLayer::new().max_streams_per_client(4);
+    /// # let _ = layer;
+    /// ```
+    pub fn max_streams_per_client(mut self, streams: usize) -> Self {
+        self.config.bandwidth.max_streams = Some(streams);
+        self.config.bandwidth.enabled = true;
+        self
+    }
+
+    /// The `Retry-After` of a 429 for too many streams. Defaults to one second.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_range_serve::RangeServeLayer;
+    ///
+    /// let layer = RangeServeLayer::new()
+    ///     .max_streams_per_client(2)
+    ///     .retry_after(Duration::from_secs(10));
+    /// # let _ = layer;
+    /// ```
+    pub fn retry_after(mut self, after: Duration) -> Self {
+        self.config.bandwidth.retry_after = after;
+        self
+    }
+
+    /// The rate of all responses of this layer (and its clones) together.
+    /// Unlimited by default.
+    ///
+    /// ```
+    /// use tower_range_serve::{Bandwidth, RangeServeLayer};
+    ///
+    /// let layer = RangeServeLayer::new().total_rate(Bandwidth::mib(100));
+    /// # let _ = layer;
+    /// ```
+    pub fn total_rate(mut self, rate: Bandwidth) -> Self {
+        self.config.bandwidth.state.total.set_rate(rate);
+        self.config.bandwidth.enabled = true;
+        self
+    }
+
+    /// Chooses the policy of each request. The function gets the request's head
+    /// and the policy the layer's settings give, and returns the one to apply.
+    ///
+    /// ```
+    /// use tower_range_serve::{Bandwidth, ClientKey, Policy, RangeServeLayer};
+    ///
+    /// #[derive(Clone)]
+    /// enum Tier {
+    ///     Free,
+    ///     Paid { user: String },
+    /// }
+    ///
+    /// let layer = RangeServeLayer::new()
+    ///     .client_rate(Bandwidth::kib(256)) // the free tier, per IP
+    ///     .policy(|parts, policy: Policy| match parts.extensions.get::<Tier>() {
+    ///         Some(Tier::Paid { user }) => policy
+    ///             .client(ClientKey::from(user.as_str()), Bandwidth::mib(8))
+    ///             .max_streams(16),
+    ///         Some(Tier::Free) | None => policy.max_streams(2),
+    ///     });
+    /// # let _ = layer;
+    /// ```
+    pub fn policy<F>(mut self, choose: F) -> Self
+    where
+        F: Fn(&Parts, Policy) -> Policy + Send + Sync + 'static,
+    {
+        self.config.bandwidth.policy = Some(Arc::new(choose));
+        self.config.bandwidth.enabled = true;
+        self
+    }
+
+    /// A handle to change the shared limits of this layer while it serves.
+    ///
+    /// ```
+    /// use tower_range_serve::{Bandwidth, RangeServeLayer};
+    ///
+    /// let layer = RangeServeLayer::new().total_rate(Bandwidth::mib(10));
+    /// let control = layer.bandwidth_control();
+    /// control.set_total_rate(Bandwidth::mib(20));
+    /// ```
+    pub fn bandwidth_control(&self) -> BandwidthControl {
+        BandwidthControl {
+            state: self.config.bandwidth.state.clone(),
+        }
     }
 }
 

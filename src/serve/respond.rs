@@ -85,3 +85,23 @@ pub(crate) fn respond(
 fn header_value(value: String) -> HeaderValue {
     HeaderValue::try_from(value).expect("digits and ASCII are a valid header value")
 }
+
+/// Turns `parts` into a 429 for a client over its stream limit, sent before any
+/// byte of the file.
+pub(crate) fn too_many_streams(parts: &mut Parts, retry_after: std::time::Duration) {
+    let headers = &mut parts.headers;
+    for name in [
+        header::CONTENT_TYPE,
+        header::CONTENT_RANGE,
+        header::CONTENT_DISPOSITION,
+        header::ACCEPT_RANGES,
+    ] {
+        headers.remove(name);
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    headers.insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after.as_secs().max(1)),
+    );
+    parts.status = StatusCode::TOO_MANY_REQUESTS;
+}

@@ -118,11 +118,22 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         // RFC 9110 §14.2: ranges are defined for GET; HEAD mirrors GET (§9.3.2).
-        let method = request.method();
-        let captured = (method == Method::GET || method == Method::HEAD).then(|| Captured {
+        let method = request.method().clone();
+        if method != Method::GET && method != Method::HEAD {
+            return ResponseFuture::new(self.inner.call(request), None, self.config.clone());
+        }
+        let (parts, body) = request.into_parts();
+        let bandwidth = &self.config.bandwidth;
+        let captured = Captured {
             head: method == Method::HEAD,
-            conditions: Conditions::from_headers(request.headers()),
-        });
-        ResponseFuture::new(self.inner.call(request), captured, self.config.clone())
+            conditions: Conditions::from_headers(&parts.headers),
+            policy: (bandwidth.enabled && method == Method::GET).then(|| bandwidth.policy(&parts)),
+        };
+        let request = Request::from_parts(parts, body);
+        ResponseFuture::new(
+            self.inner.call(request),
+            Some(captured),
+            self.config.clone(),
+        )
     }
 }

@@ -1,0 +1,130 @@
+//! [`Throttle`]: when the next chunk of one response may go.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use tokio::task::JoinHandle;
+
+use super::clients::ClientStream;
+use super::pacer::Pacer;
+use super::shared::Active;
+
+/// The smallest chunk a throttled response reads and sends.
+pub(crate) const MIN_CHUNK: usize = 512;
+
+/// Every limit that applies to one response: its own rate (after an unthrottled
+/// start), its client's shared limit and the layer's total.
+///
+/// Shared limits are leaky-bucket limiters. A waiting acquisition may become the
+/// limiter's *core*, which refills the bucket for every waiter; it must keep being
+/// polled even when this response's consumer stops polling the body (a full
+/// socket, a stalled client). So shared acquisitions run in a spawned task per
+/// chunk, started one chunk ahead, and the body only waits for that task. A body
+/// dropped mid-wait aborts the task, which hands the tokens it had gathered back.
+#[derive(Debug)]
+pub(crate) struct Throttle {
+    pacer: Option<Pacer>,
+    /// Bytes still to send before the pacer applies (`rate_after`).
+    unpaced: u64,
+    client: Option<ClientStream>,
+    total: Option<Active>,
+    permit: Permit,
+}
+
+#[derive(Debug)]
+enum Permit {
+    /// Nothing acquired for the next chunk yet.
+    None,
+    Acquiring(JoinHandle<()>),
+    /// The shared limits granted the next chunk.
+    Granted,
+}
+
+impl Throttle {
+    pub(crate) fn new(
+        rate: Option<u64>,
+        rate_after: u64,
+        client: Option<ClientStream>,
+        total: Option<Active>,
+    ) -> Self {
+        Self {
+            pacer: rate.map(Pacer::new),
+            unpaced: rate_after,
+            client,
+            total,
+            permit: Permit::None,
+        }
+    }
+
+    /// The largest next chunk: a tenth of a second of the tightest rate (for a
+    /// shared limit, of this response's share of it), so a throttled stream sends
+    /// many small chunks per second and sharers take equal turns.
+    pub(crate) fn max_chunk(&self, configured: usize) -> usize {
+        let own = self.pacer.as_ref().map(|pacer| match self.unpaced {
+            0 => pacer.rate() / 10,
+            unpaced => unpaced,
+        });
+        let shared = self.shared().filter_map(|limit| limit.chunk_hint());
+        let tightest = own.into_iter().chain(shared).min();
+        match tightest {
+            Some(bytes) => usize::try_from(bytes)
+                .unwrap_or(usize::MAX)
+                .clamp(MIN_CHUNK, configured.max(MIN_CHUNK))
+                .min(configured),
+            None => configured,
+        }
+    }
+
+    fn shared(&self) -> impl Iterator<Item = &super::shared::SharedLimit> {
+        let client = self.client.as_ref().map(ClientStream::limit);
+        let total = self.total.as_ref().map(Active::limit);
+        client.into_iter().chain(total)
+    }
+
+    /// Starts acquiring `len` bytes from the shared limits, unless already done.
+    pub(crate) fn reserve(&mut self, len: usize) {
+        if !matches!(self.permit, Permit::None) {
+            return;
+        }
+        let limiters: Vec<_> = self.shared().filter_map(|limit| limit.limiter()).collect();
+        let runtime = tokio::runtime::Handle::try_current();
+        self.permit = match (limiters.is_empty(), runtime) {
+            (false, Ok(runtime)) => Permit::Acquiring(runtime.spawn(async move {
+                for limiter in limiters {
+                    limiter.acquire_owned(len).await;
+                }
+            })),
+            _ => Permit::Granted,
+        };
+    }
+
+    /// Ready when a chunk of `len` bytes may be sent; it is then counted as sent.
+    pub(crate) fn poll_send(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<()> {
+        self.reserve(len);
+        if let Permit::Acquiring(task) = &mut self.permit {
+            // An aborted or failed task cannot hold the stream back.
+            let _ = ready!(Pin::new(task).poll(cx));
+            self.permit = Permit::Granted;
+        }
+        let len = len as u64;
+        let paced = len.saturating_sub(self.unpaced);
+        if let Some(pacer) = &mut self.pacer {
+            if paced > 0 {
+                ready!(pacer.poll_ready(cx));
+                pacer.charge(paced);
+            }
+        }
+        self.unpaced -= len - paced;
+        self.permit = Permit::None;
+        Poll::Ready(())
+    }
+}
+
+impl Drop for Throttle {
+    fn drop(&mut self) {
+        if let Permit::Acquiring(task) = &self.permit {
+            task.abort();
+        }
+    }
+}

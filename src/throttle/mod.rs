@@ -1,0 +1,79 @@
+//! Bandwidth policy: how fast each response goes.
+//!
+//! # Limits
+//!
+//! A response obeys every limit that applies to it at once:
+//!
+//! - **its own rate** ([`RangeServeLayer::rate`](crate::RangeServeLayer::rate)),
+//!   after an optional unthrottled start
+//!   ([`rate_after`](crate::RangeServeLayer::rate_after), like nginx's
+//!   `limit_rate_after`). Paced by a clock per response: exact over any duration.
+//! - **its client's rate** ([`client_rate`](crate::RangeServeLayer::client_rate)),
+//!   shared fairly by all running responses of one [`ClientKey`] (by default the
+//!   peer IP): 16 parallel connections of one client get the same total as one,
+//!   each about a sixteenth.
+//! - **the total rate** ([`total_rate`](crate::RangeServeLayer::total_rate)) of all
+//!   responses of the layer (and its clones) together.
+//!
+//! Shared limits are fair [`leaky-bucket`](https://docs.rs/leaky-bucket) limiters
+//! counting bytes. Sharers take turns chunk by chunk, and every chunk is a tenth
+//! of a second of the sharer's part of the rate, so turns are equal and short.
+//!
+//! # Precedence
+//!
+//! For each request the layer builds a [`Policy`] from its settings, then hands it
+//! to the [policy function](crate::RangeServeLayer::policy), if any, which may
+//! change any of it (pick the tier from an authentication extension, say). Last, a
+//! handler's [`FileResponse::rate`](crate::FileResponse::rate) replaces the
+//! response's own rate (a file's own rate, or unlimited). Client and total limits
+//! are the operator's caps: a handler cannot lift them.
+//!
+//! # Bursts and precision
+//!
+//! - Own rate: the bytes sent by time `t` never exceed `rate_after + rate × t`
+//!   plus one chunk plus 100 ms of the rate (the slack that lets a briefly
+//!   delayed stream catch up; a stream stalled for longer does not burst).
+//! - Shared rates: a limiter holds at most 100 ms of its budget, so after an idle
+//!   period a client may receive 100 ms of its rate at once, never more.
+//! - Chunks: a throttled response reads and sends at most a tenth of a second of
+//!   its tightest rate at once (at least 512 bytes); an unthrottled one keeps the
+//!   layer's chunk size.
+//!
+//! # Slow consumers and dropped streams
+//!
+//! A client that stops reading never slows the others sharing its limits: shared
+//! acquisitions run in small spawned tasks that the runtime keeps polling (a
+//! leaky-bucket waiter may be the one refilling the bucket for everyone), and a
+//! response waits at most for its own next chunk. A response that ends or is
+//! dropped gives its place up at once; a chunk's worth of tokens is the most it
+//! can take with it.
+//!
+//! # Admission
+//!
+//! With [`max_streams_per_client`](crate::RangeServeLayer::max_streams_per_client),
+//! a client's request beyond its running streams gets `429 Too Many Requests`
+//! with `Retry-After` before any byte of the file is sent. Only responses with a
+//! body count (not `HEAD`, 304, 412 or 416).
+//!
+//! # Memory
+//!
+//! Per-client state lives while the client has running streams and is dropped with
+//! its last one; memory follows the clients downloading now, not all clients ever
+//! seen.
+
+mod bandwidth;
+mod clients;
+mod control;
+mod gate;
+mod pacer;
+mod policy;
+mod settings;
+mod shared;
+
+pub use self::bandwidth::{Bandwidth, ParseBandwidthError};
+pub use self::control::BandwidthControl;
+pub use self::policy::{ClientKey, Policy};
+
+pub(crate) use self::clients::TooManyStreams;
+pub(crate) use self::gate::Throttle;
+pub(crate) use self::settings::Settings;
