@@ -7,6 +7,11 @@
 //!
 //! Without `--root` it creates a demo folder in the system's temporary directory
 //! (a few small files and a 64 MiB one) and serves that.
+//!
+//! Bandwidth: `--rate` (each download), `--rate-after` (bytes at full speed first),
+//! `--client-rate` (shared by all downloads of one peer IP), `--total-rate` (all
+//! downloads together), `--max-streams-per-client` (beyond it, 429). Rates are
+//! bytes per second, or with units: `256KiB`, `1MiB`, `10MB`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -19,8 +24,8 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::net::TcpListener;
-use tower::Layer;
-use tower_range_serve::{RangeServeLayer, ServeDir};
+use tower::{Layer, ServiceExt};
+use tower_range_serve::{Bandwidth, RangeServeLayer, ServeDir};
 
 /// What stays unencoded in a URL path segment: RFC 3986 `unreserved`.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -42,12 +47,40 @@ struct Args {
     addr: SocketAddr,
 
     /// Bytes read from disk at once, and the largest body frame.
-    #[arg(long, value_name = "BYTES", default_value_t = tower_range_serve::DEFAULT_CHUNK_SIZE)]
-    chunk_size: usize,
+    #[arg(long, value_name = "BYTES", default_value = "64KiB", value_parser = bytes)]
+    chunk_size: u64,
 
     /// Most ranges served in one multipart response; more are answered with 200.
     #[arg(long, value_name = "N", default_value_t = tower_range_serve::DEFAULT_MAX_RANGES)]
     max_ranges: usize,
+
+    /// Rate of each download (0 = unlimited), e.g. 256KiB.
+    #[arg(long, value_name = "RATE", default_value = "0")]
+    rate: Bandwidth,
+
+    /// Bytes of each download sent at full speed before --rate applies, e.g. 4MiB.
+    #[arg(long, value_name = "BYTES", default_value = "0", value_parser = bytes)]
+    rate_after: u64,
+
+    /// Rate shared by all downloads of one client (peer IP), e.g. 1MiB.
+    #[arg(long, value_name = "RATE", default_value = "0")]
+    client_rate: Bandwidth,
+
+    /// Rate of all downloads together, e.g. 100MiB.
+    #[arg(long, value_name = "RATE", default_value = "0")]
+    total_rate: Bandwidth,
+
+    /// Most concurrent downloads of one client; more get 429 Too Many Requests.
+    #[arg(long, value_name = "N")]
+    max_streams_per_client: Option<usize>,
+}
+
+/// A byte count, with the units `Bandwidth` accepts (`64KiB`, `1MB`, plain bytes).
+fn bytes(value: &str) -> Result<u64, String> {
+    value
+        .parse::<Bandwidth>()
+        .map(Bandwidth::bytes_per_second)
+        .map_err(|e| e.to_string())
 }
 
 #[tokio::main]
@@ -78,14 +111,27 @@ async fn main() -> ExitCode {
         .local_addr()
         .expect("a bound socket has an address");
 
-    let service = RangeServeLayer::new()
-        .chunk_size(args.chunk_size)
-        .max_ranges(args.max_ranges)
-        .layer(ServeDir::new(&root));
-    print_banner(&root, addr);
+    let mut layer = RangeServeLayer::new()
+        .chunk_size(usize::try_from(args.chunk_size).unwrap_or(usize::MAX))
+        .max_ranges(args.max_ranges);
+    // Only a configured limit turns throttling on: an unlimited server pays nothing.
+    if !args.rate.is_unlimited() {
+        layer = layer.rate(args.rate).rate_after(args.rate_after);
+    }
+    if !args.client_rate.is_unlimited() {
+        layer = layer.client_rate(args.client_rate);
+    }
+    if !args.total_rate.is_unlimited() {
+        layer = layer.total_rate(args.total_rate);
+    }
+    if let Some(max) = args.max_streams_per_client {
+        layer = layer.max_streams_per_client(max);
+    }
+    let service = layer.layer(ServeDir::new(&root));
+    print_banner(&root, addr, &args);
 
     loop {
-        let (stream, _peer) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: keep serving the others.
@@ -93,7 +139,13 @@ async fn main() -> ExitCode {
                 continue;
             }
         };
-        let service = TowerToHyperService::new(service.clone());
+        // The peer address keys the per-client limits.
+        let service = TowerToHyperService::new(service.clone().map_request(
+            move |mut request: http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(peer);
+                request
+            },
+        ));
         tokio::spawn(async move {
             let builder = auto::Builder::new(TokioExecutor::new());
             // Errors here are clients going away mid-download: normal for a
@@ -143,11 +195,25 @@ fn write_pseudo_random(path: &Path, len: u64) -> std::io::Result<()> {
     out.flush()
 }
 
-fn print_banner(root: &Path, addr: SocketAddr) {
+fn print_banner(root: &Path, addr: SocketAddr, args: &Args) {
     let base = format!("http://{addr}");
     println!(
         "tower-range-serve demo: serving {} on {base}",
         root.display()
+    );
+    println!(
+        "bandwidth: each download {}{}, each client {}, total {}{}",
+        args.rate,
+        match args.rate_after {
+            0 => String::new(),
+            after => format!(" after {after} bytes"),
+        },
+        args.client_rate,
+        args.total_rate,
+        match args.max_streams_per_client {
+            Some(max) => format!(", at most {max} downloads per client"),
+            None => String::new(),
+        },
     );
     let mut files: Vec<_> = std::fs::read_dir(root)
         .map(|entries| {
