@@ -86,6 +86,8 @@ mod decision;
 pub mod dir;
 mod disposition;
 mod etag;
+#[doc(hidden)]
+pub mod fuzzing;
 mod preconditions;
 mod range;
 mod response;

@@ -1,0 +1,49 @@
+//! Entry points for fuzz targets and differential tests. Not a stable API.
+
+use std::num::NonZeroUsize;
+use std::time::SystemTime;
+
+use http::HeaderMap;
+
+use crate::conditions::{Conditions, Validators};
+use crate::decision::{decide as decide_inner, Decision};
+use crate::range::{resolve, Resolved};
+
+/// What a `Range` value resolves to against `len` (> 0) bytes: `None` when the
+/// header is ignored, `Some(vec![])` when unsatisfiable, else the inclusive ranges.
+pub fn resolve_range(value: &[u8], len: u64, max_ranges: usize) -> Option<Vec<(u64, u64)>> {
+    let max = NonZeroUsize::new(max_ranges).unwrap_or(NonZeroUsize::MIN);
+    match resolve(value, len.max(1), max) {
+        Resolved::Ignore => None,
+        Resolved::Unsatisfiable => Some(Vec::new()),
+        Resolved::Ranges(ranges) => Some(ranges.iter().map(|r| (r.start, r.end - 1)).collect()),
+    }
+}
+
+/// The decision for a `GET` with `request` headers, for a representation of
+/// `len` bytes whose response carries `response` headers, as of `now`: the
+/// status and the inclusive ranges to send.
+pub fn decide(
+    request: &HeaderMap,
+    response: &HeaderMap,
+    len: u64,
+    max_ranges: usize,
+    now: SystemTime,
+) -> (u16, Vec<(u64, u64)>) {
+    let max = NonZeroUsize::new(max_ranges).unwrap_or(NonZeroUsize::MIN);
+    let validators = Validators::from_headers(response, now);
+    let conditions = Conditions::from_headers(request);
+    match decide_inner(&conditions, &validators, len, max) {
+        Decision::Full => (200, vec![(0, len.saturating_sub(1))]),
+        Decision::Partial(r) => (206, vec![(r.start, r.end - 1)]),
+        Decision::Multipart(ranges) => (206, ranges.iter().map(|r| (r.start, r.end - 1)).collect()),
+        Decision::NotModified => (304, Vec::new()),
+        Decision::PreconditionFailed => (412, Vec::new()),
+        Decision::RangeNotSatisfiable => (416, Vec::new()),
+    }
+}
+
+/// Parses an HTTP-date the way preconditions do.
+pub fn parse_date(value: &[u8]) -> Option<SystemTime> {
+    crate::conditions::parse_date(&http::HeaderValue::from_bytes(value).ok()?)
+}
