@@ -34,7 +34,8 @@ pub fn decide(
     let validators = Validators::from_headers(response, now);
     let conditions = Conditions::from_headers(request);
     match decide_inner(&conditions, &validators, len, max) {
-        Decision::Full => (200, vec![(0, len.saturating_sub(1))]),
+        Decision::Full if len == 0 => (200, Vec::new()),
+        Decision::Full => (200, vec![(0, len - 1)]),
         Decision::Partial(r) => (206, vec![(r.start, r.end - 1)]),
         Decision::Multipart(ranges) => (206, ranges.iter().map(|r| (r.start, r.end - 1)).collect()),
         Decision::NotModified => (304, Vec::new()),
