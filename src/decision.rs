@@ -24,6 +24,19 @@ pub(crate) enum Decision {
     RangeNotSatisfiable,
 }
 
+impl Decision {
+    /// The inclusive byte ranges this decision sends of `len` bytes.
+    pub(crate) fn ranges(&self, len: u64) -> Vec<(u64, u64)> {
+        let inclusive = |r: &ByteRange| (r.start, r.end - 1);
+        match self {
+            Decision::Full if len > 0 => vec![(0, len - 1)],
+            Decision::Partial(range) => vec![inclusive(range)],
+            Decision::Multipart(ranges) => ranges.iter().map(inclusive).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// Decides the answer to a `GET` or `HEAD` request for a representation of `len`
 /// bytes (RFC 9110 §13.2.2, then §14.2).
 ///

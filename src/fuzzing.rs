@@ -33,15 +33,15 @@ pub fn decide(
     let max = NonZeroUsize::new(max_ranges).unwrap_or(NonZeroUsize::MIN);
     let validators = Validators::from_headers(response, now);
     let conditions = Conditions::from_headers(request);
-    match decide_inner(&conditions, &validators, len, max) {
-        Decision::Full if len == 0 => (200, Vec::new()),
-        Decision::Full => (200, vec![(0, len - 1)]),
-        Decision::Partial(r) => (206, vec![(r.start, r.end - 1)]),
-        Decision::Multipart(ranges) => (206, ranges.iter().map(|r| (r.start, r.end - 1)).collect()),
-        Decision::NotModified => (304, Vec::new()),
-        Decision::PreconditionFailed => (412, Vec::new()),
-        Decision::RangeNotSatisfiable => (416, Vec::new()),
-    }
+    let decision = decide_inner(&conditions, &validators, len, max);
+    let status = match decision {
+        Decision::Full => 200,
+        Decision::Partial(_) | Decision::Multipart(_) => 206,
+        Decision::NotModified => 304,
+        Decision::PreconditionFailed => 412,
+        Decision::RangeNotSatisfiable => 416,
+    };
+    (status, decision.ranges(len))
 }
 
 /// Parses an HTTP-date the way preconditions do.

@@ -88,6 +88,7 @@ mod disposition;
 mod etag;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod lifecycle;
 mod preconditions;
 mod range;
 mod response;

@@ -13,6 +13,7 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
+use crate::lifecycle::{Outcome, Tracker};
 use crate::range::ByteRange;
 use crate::source::{RangeSource, ReadFuture};
 use crate::throttle::Throttle;
@@ -70,6 +71,8 @@ pub struct RangeBody {
     throttle: Option<Throttle>,
     /// A chunk read but not yet allowed to go by the throttle.
     held: Option<Bytes>,
+    /// Shutdown, progress and end reporting.
+    tracker: Option<Tracker>,
 }
 
 struct Reader {
@@ -90,7 +93,24 @@ impl RangeBody {
             reader: None,
             throttle: None,
             held: None,
+            tracker: None,
         }
+    }
+
+    /// Reports this body's life to `tracker`, and ends it when shutdown says so.
+    pub(crate) fn tracked(mut self, tracker: Tracker) -> Self {
+        self.tracker = Some(tracker);
+        self
+    }
+
+    /// Ends the body: nothing more is read, sent, held from a limiter or reported.
+    fn finish(&mut self, outcome: Outcome) {
+        if let Some(mut tracker) = self.tracker.take() {
+            tracker.end(outcome);
+        }
+        self.reader = None;
+        self.throttle = None;
+        self.held = None;
     }
 
     /// A body sending `segments`, reading source ranges `chunk_size` bytes at a time.
@@ -114,6 +134,7 @@ impl RangeBody {
             }),
             throttle: None,
             held: None,
+            tracker: None,
         }
     }
 
@@ -236,9 +257,14 @@ impl Body for RangeBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
-        let Some(reader) = this.reader.as_mut() else {
+        if this.reader.is_none() {
             return Poll::Ready(None);
-        };
+        }
+        if let Some(error) = this.tracker.as_mut().and_then(|t| t.poll_cut(cx)) {
+            this.finish(Outcome::Shutdown);
+            return Poll::Ready(Some(Err(error)));
+        }
+        let reader = this.reader.as_mut().expect("checked above");
         let configured = reader.chunk_size;
         let max_chunk = |throttle: &Option<Throttle>| match throttle {
             Some(throttle) => throttle.max_chunk(configured),
@@ -246,18 +272,17 @@ impl Body for RangeBody {
         };
         let chunk = match this.held.take() {
             Some(chunk) => chunk,
-            None => {
-                match ready!(reader.poll_next(cx, max_chunk(&this.throttle))) {
-                    Some(Ok(chunk)) => chunk,
-                    end_or_error => {
-                        // Fused: after the end or an error, nothing more is read,
-                        // yielded or held from a limiter.
-                        this.reader = None;
-                        this.throttle = None;
-                        return Poll::Ready(end_or_error.map(|result| result.map(Frame::data)));
-                    }
+            None => match ready!(reader.poll_next(cx, max_chunk(&this.throttle))) {
+                Some(Ok(chunk)) => chunk,
+                Some(Err(error)) => {
+                    this.finish(Outcome::Failed(error.kind()));
+                    return Poll::Ready(Some(Err(error)));
                 }
-            }
+                None => {
+                    this.finish(Outcome::Complete);
+                    return Poll::Ready(None);
+                }
+            },
         };
         if let Some(throttle) = &mut this.throttle {
             if throttle.poll_send(cx, chunk.len()).is_pending() {
@@ -271,11 +296,18 @@ impl Body for RangeBody {
         if let (Some(throttle), Some(next)) = (&mut this.throttle, reader.next_len()) {
             throttle.reserve(next);
         }
+        if let Some(tracker) = &mut this.tracker {
+            tracker.sent(chunk.len());
+        }
         Poll::Ready(Some(Ok(Frame::data(chunk))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.reader.is_none()
+        self.held.is_none()
+            && self
+                .reader
+                .as_ref()
+                .is_none_or(|reader| reader.remaining == 0)
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -7,11 +7,12 @@ use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 
 use super::layer::Config;
-use super::respond::{respond, too_many_streams};
+use super::respond::{respond, too_many_streams, unavailable};
 use super::ResponseBody;
 use crate::body::RangeBody;
 use crate::conditions::{Conditions, Validators};
 use crate::decision::decide;
+use crate::lifecycle::{RequestInfo, ResponseInfo};
 use crate::response::Representation;
 use crate::throttle::{Policy, TooManyStreams};
 
@@ -22,6 +23,7 @@ pub(crate) struct Captured {
     pub(crate) conditions: Conditions,
     /// The bandwidth policy, for a `GET` through a layer with bandwidth settings.
     pub(crate) policy: Option<Policy>,
+    pub(crate) request: RequestInfo,
 }
 
 pin_project! {
@@ -78,38 +80,82 @@ where
         // The handler's body streams the whole file; it has not read anything yet
         // and is replaced.
         let (mut parts, _whole) = response.into_parts();
+        let config = &*this.config;
+        if config.lifecycle.is_shutting_down() {
+            unavailable(&mut parts, config.bandwidth.retry_after);
+            return Poll::Ready(Ok(Response::from_parts(
+                parts,
+                ResponseBody::range(RangeBody::empty()),
+            )));
+        }
         let len = representation.source.len();
         let decision = {
             let validators = Validators::from_headers(&parts.headers, SystemTime::now());
-            decide(
-                &captured.conditions,
-                &validators,
-                len,
-                this.config.max_ranges,
-            )
+            decide(&captured.conditions, &validators, len, config.max_ranges)
         };
+        let ranges = config
+            .lifecycle
+            .observer
+            .as_ref()
+            .map(|_| decision.ranges(len));
         let body = respond(
             &mut parts,
             decision,
             representation.source,
-            this.config.chunk_size,
+            config.chunk_size,
         );
-        let body = match (captured.head, captured.policy) {
-            (true, _) => RangeBody::empty(),
-            (false, Some(policy)) if !http_body::Body::is_end_stream(&body) => {
-                let bandwidth = &this.config.bandwidth;
-                match bandwidth.admit(policy, representation.rate) {
-                    Ok(throttle) => body.throttled(throttle),
-                    Err(TooManyStreams) => {
-                        too_many_streams(&mut parts, bandwidth.retry_after);
-                        RangeBody::empty()
-                    }
-                }
-            }
-            (false, _) => body,
+        let body = if captured.head {
+            RangeBody::empty()
+        } else if http_body::Body::is_end_stream(&body) {
+            body
+        } else {
+            stream(
+                body,
+                &mut parts,
+                captured,
+                representation.rate,
+                ranges,
+                len,
+                config,
+            )
         };
         Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::range(body))))
     }
+}
+
+/// Admits a body under the bandwidth policy and tracks its life; answers 429 for
+/// a client over its stream limit.
+fn stream(
+    body: RangeBody,
+    parts: &mut http::response::Parts,
+    captured: Captured,
+    rate: Option<crate::Bandwidth>,
+    ranges: Option<Vec<(u64, u64)>>,
+    file_len: u64,
+    config: &Config,
+) -> RangeBody {
+    let mut body = body;
+    let mut client = None;
+    if let Some(policy) = captured.policy {
+        client = policy.client.as_ref().map(|(key, _)| key.clone());
+        match config.bandwidth.admit(policy, rate) {
+            Ok(throttle) => body = body.throttled(throttle),
+            Err(TooManyStreams) => {
+                too_many_streams(parts, config.bandwidth.retry_after);
+                return RangeBody::empty();
+            }
+        }
+    }
+    let response = ResponseInfo {
+        client,
+        status: parts.status,
+        ranges: ranges.unwrap_or_default(),
+        file_len,
+        total: http_body::Body::size_hint(&body)
+            .exact()
+            .unwrap_or_default(),
+    };
+    body.tracked(config.lifecycle.track(captured.request, response))
 }
 
 impl<F> std::fmt::Debug for ResponseFuture<F> {

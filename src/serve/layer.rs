@@ -7,6 +7,7 @@ use tower_layer::Layer;
 
 use super::RangeServe;
 use crate::body::DEFAULT_CHUNK_SIZE;
+use crate::lifecycle::{self, Observer, Shutdown};
 use crate::throttle::{Bandwidth, BandwidthControl, ClientKey, Policy, Settings};
 
 /// Settings shared by a layer and the services it makes.
@@ -15,6 +16,7 @@ pub(crate) struct Config {
     pub(crate) chunk_size: usize,
     pub(crate) max_ranges: NonZeroUsize,
     pub(crate) bandwidth: Settings,
+    pub(crate) lifecycle: lifecycle::Settings,
 }
 
 impl Default for Config {
@@ -23,6 +25,7 @@ impl Default for Config {
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_ranges: NonZeroUsize::new(DEFAULT_MAX_RANGES).expect("non-zero"),
             bandwidth: Settings::default(),
+            lifecycle: lifecycle::Settings::default(),
         }
     }
 }
@@ -260,6 +263,61 @@ impl RangeServeLayer {
     pub fn bandwidth_control(&self) -> BandwidthControl {
         BandwidthControl {
             state: self.config.bandwidth.state.clone(),
+        }
+    }
+}
+
+/// Lifecycle. See [`lifecycle`](crate::lifecycle).
+impl RangeServeLayer {
+    /// Tells `observer` when downloads start, progress and end.
+    ///
+    /// ```
+    /// use tower_range_serve::lifecycle::{Download, End, Observer};
+    /// use tower_range_serve::RangeServeLayer;
+    ///
+    /// struct Log;
+    ///
+    /// impl Observer for Log {
+    ///     fn end(&self, download: &Download, end: &End) {
+    ///         println!("{} {:?} after {} bytes", download.path, end.outcome, end.sent);
+    ///     }
+    /// }
+    ///
+    /// let layer = RangeServeLayer::new().observer(Log);
+    /// # let _ = layer;
+    /// ```
+    pub fn observer(mut self, observer: impl Observer) -> Self {
+        self.config.lifecycle.observer = Some(std::sync::Arc::new(observer));
+        self
+    }
+
+    /// How often, at most, an observer hears of a download's progress.
+    /// Defaults to one second.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_range_serve::RangeServeLayer;
+    ///
+    /// let layer = RangeServeLayer::new().progress_interval(Duration::from_millis(250));
+    /// # let _ = layer;
+    /// ```
+    pub fn progress_interval(mut self, every: Duration) -> Self {
+        self.config.lifecycle.progress_interval = every;
+        self
+    }
+
+    /// A handle to shut this layer (and its clones' services) down gracefully.
+    ///
+    /// ```
+    /// use tower_range_serve::RangeServeLayer;
+    ///
+    /// let layer = RangeServeLayer::new();
+    /// let shutdown = layer.shutdown_handle();
+    /// assert!(!shutdown.is_shutting_down());
+    /// ```
+    pub fn shutdown_handle(&self) -> Shutdown {
+        Shutdown {
+            state: self.config.lifecycle.shutdown.clone(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Turns a [`Decision`] into a status, headers and a planned body.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::header::{self, HeaderValue};
 use http::response::Parts;
@@ -88,7 +89,16 @@ fn header_value(value: String) -> HeaderValue {
 
 /// Turns `parts` into a 429 for a client over its stream limit, sent before any
 /// byte of the file.
-pub(crate) fn too_many_streams(parts: &mut Parts, retry_after: std::time::Duration) {
+pub(crate) fn too_many_streams(parts: &mut Parts, retry_after: Duration) {
+    refuse(parts, StatusCode::TOO_MANY_REQUESTS, retry_after);
+}
+
+/// Turns `parts` into a 503 for a layer that is shutting down.
+pub(crate) fn unavailable(parts: &mut Parts, retry_after: Duration) {
+    refuse(parts, StatusCode::SERVICE_UNAVAILABLE, retry_after);
+}
+
+fn refuse(parts: &mut Parts, status: StatusCode, retry_after: Duration) {
     let headers = &mut parts.headers;
     for name in [
         header::CONTENT_TYPE,
@@ -103,5 +113,5 @@ pub(crate) fn too_many_streams(parts: &mut Parts, retry_after: std::time::Durati
         header::RETRY_AFTER,
         HeaderValue::from(retry_after.as_secs().max(1)),
     );
-    parts.status = StatusCode::TOO_MANY_REQUESTS;
+    parts.status = status;
 }

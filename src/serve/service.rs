@@ -9,6 +9,7 @@ use super::future::Captured;
 use super::layer::Config;
 use super::{ResponseBody, ResponseFuture};
 use crate::conditions::Conditions;
+use crate::lifecycle::{IdleSignal, RequestInfo};
 use crate::BoxError;
 
 /// Middleware that answers range and conditional requests for file-backed responses.
@@ -128,6 +129,11 @@ where
             head: method == Method::HEAD,
             conditions: Conditions::from_headers(&parts.headers),
             policy: (bandwidth.enabled && method == Method::GET).then(|| bandwidth.policy(&parts)),
+            request: RequestInfo {
+                path: (self.config.lifecycle.observer.is_some())
+                    .then(|| parts.uri.path().to_owned()),
+                idle: parts.extensions.get::<IdleSignal>().cloned(),
+            },
         };
         let request = Request::from_parts(parts, body);
         ResponseFuture::new(

@@ -1,0 +1,139 @@
+//! Lifecycle: disconnects, graceful shutdown, progress, idle connections.
+//!
+//! # Client disconnect
+//!
+//! When a client goes away, the server drops the response body. Reading stops at
+//! once: no read starts after the drop (one read already running on the blocking
+//! pool finishes and is discarded), the file is closed when that read returns, the
+//! response's place in every bandwidth limit is given up, and a pending limiter
+//! acquisition is aborted. Observers see [`Outcome::ClientGone`].
+//!
+//! # Graceful shutdown
+//!
+//! [`Shutdown`] (from [`RangeServeLayer::shutdown_handle`]): once begun, new
+//! file-backed responses get `503 Service Unavailable` with `Retry-After`; running
+//! downloads go on until the grace period ends, then end with an error at their
+//! next chunk (observers see [`Outcome::Shutdown`]), so the connection closes and
+//! the client resumes later with `Range` and `If-Range`.
+//!
+//! # Progress
+//!
+//! An [`Observer`] is told when a download starts, how far it got at most once per
+//! [`progress_interval`](crate::RangeServeLayer::progress_interval), and how it
+//! ended ([`Outcome`]), with bytes sent and duration.
+//!
+//! # Integrity
+//!
+//! A file that shrinks, grows or is modified while it is sent is noticed at the
+//! next chunk (its length and modification time are checked against those at
+//! opening); the body then ends with an error instead of sending bytes of two
+//! versions (observers see [`Outcome::Failed`]). A file replaced by renaming
+//! another over it is not a change of the open file: the old version is sent to
+//! the end, consistently. Either way, a client resuming with `If-Range` and the
+//! old `ETag` then gets the new version whole, with 200.
+//!
+//! # Idle connections
+//!
+//! [`IdleTimeout`] wraps a connection so that a client that accepts no byte for too
+//! long is disconnected (a stalled client's body is no longer polled, so only the
+//! connection can notice).
+//!
+//! [`RangeServeLayer::shutdown_handle`]: crate::RangeServeLayer::shutdown_handle
+
+mod idle;
+mod observer;
+mod shutdown;
+mod tracker;
+
+pub use self::idle::{IdleSignal, IdleTimeout};
+pub use self::observer::{Download, End, Observer, Outcome};
+pub use self::shutdown::Shutdown;
+
+pub(crate) use self::tracker::Tracker;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+
+use crate::throttle::ClientKey;
+
+/// The lifecycle settings of a layer; clones share the shutdown state.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub(crate) observer: Option<Arc<dyn Observer>>,
+    pub(crate) progress_interval: Duration,
+    pub(crate) shutdown: Arc<shutdown::State>,
+    ids: Arc<AtomicU64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            observer: None,
+            progress_interval: Duration::from_secs(1),
+            shutdown: Arc::default(),
+            ids: Arc::default(),
+        }
+    }
+}
+
+/// What the request told about a download, for the tracker.
+#[derive(Debug, Default)]
+pub(crate) struct RequestInfo {
+    /// The path, kept only when there is an observer.
+    pub(crate) path: Option<String>,
+    pub(crate) idle: Option<IdleSignal>,
+}
+
+/// What the response is, for the tracker.
+pub(crate) struct ResponseInfo {
+    pub(crate) client: Option<ClientKey>,
+    pub(crate) status: StatusCode,
+    pub(crate) ranges: Vec<(u64, u64)>,
+    pub(crate) file_len: u64,
+    pub(crate) total: u64,
+}
+
+impl Settings {
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_shutting_down()
+    }
+
+    /// Starts tracking a download.
+    pub(crate) fn track(&self, request: RequestInfo, response: ResponseInfo) -> Tracker {
+        let total = response.total;
+        let observer = self.observer.clone().map(|observer| {
+            let download = Download {
+                id: self.ids.fetch_add(1, Ordering::Relaxed),
+                client: response.client,
+                path: request.path.unwrap_or_default(),
+                status: response.status,
+                ranges: response.ranges,
+                file_len: response.file_len,
+                total: response.total,
+                started: Instant::now(),
+            };
+            (observer, download, self.progress_interval)
+        });
+        Tracker::new(
+            self.shutdown.enter(),
+            self.shutdown.cut_off(),
+            observer,
+            request.idle,
+            total,
+        )
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("observer", &self.observer.is_some())
+            .field("progress_interval", &self.progress_interval)
+            .field("shutting_down", &self.is_shutting_down())
+            .finish_non_exhaustive()
+    }
+}

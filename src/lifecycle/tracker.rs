@@ -1,0 +1,129 @@
+//! [`Tracker`]: one download's life, as the body lives it.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Context;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::idle::IdleSignal;
+use super::observer::{Download, End, Observer, Outcome};
+use super::shutdown::Ticket;
+
+/// Counts a download for shutdown, ends it at the shutdown deadline, and reports
+/// it to the observer.
+pub(crate) struct Tracker {
+    ticket: Ticket,
+    cut_off: Pin<Box<dyn Future<Output = ()> + Send>>,
+    report: Option<Report>,
+    idle: Option<IdleSignal>,
+    sent: u64,
+    /// The bytes of the whole body.
+    total: u64,
+    ended: bool,
+}
+
+/// What an observer needs.
+struct Report {
+    observer: Arc<dyn Observer>,
+    download: Download,
+    /// The start on tokio's clock (which tests can pause).
+    started: Instant,
+    every: Duration,
+    next: Instant,
+}
+
+impl Tracker {
+    pub(crate) fn new(
+        ticket: Ticket,
+        cut_off: impl Future<Output = ()> + Send + 'static,
+        observer: Option<(Arc<dyn Observer>, Download, Duration)>,
+        idle: Option<IdleSignal>,
+        total: u64,
+    ) -> Self {
+        let report = observer.map(|(observer, download, every)| {
+            observer.start(&download);
+            let started = Instant::now();
+            Report {
+                started,
+                next: started + every,
+                observer,
+                download,
+                every,
+            }
+        });
+        Self {
+            ticket,
+            cut_off: Box::pin(cut_off),
+            report,
+            idle,
+            sent: 0,
+            total,
+            ended: false,
+        }
+    }
+
+    /// Whether the download must end now: the shutdown's grace period is over.
+    /// Registers for a wake-up at that moment.
+    pub(crate) fn poll_cut(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        self.cut_off.as_mut().poll(cx).is_ready().then(|| {
+            self.ticket.mark_cut();
+            self.end(Outcome::Shutdown);
+            io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the server is shutting down",
+            )
+        })
+    }
+
+    /// Records `bytes` as sent.
+    pub(crate) fn sent(&mut self, bytes: usize) {
+        self.sent += bytes as u64;
+        if let Some(report) = &mut self.report {
+            let now = Instant::now();
+            if now >= report.next {
+                report.next = now + report.every;
+                report.observer.progress(&report.download, self.sent);
+            }
+        }
+    }
+
+    /// Records the end of the download, once.
+    pub(crate) fn end(&mut self, outcome: Outcome) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        if let Some(report) = &self.report {
+            let end = End {
+                outcome,
+                sent: self.sent,
+                elapsed: report.started.elapsed(),
+            };
+            report.observer.end(&report.download, &end);
+        }
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        // A server may drop a body once it has sent the last byte.
+        let outcome = match &self.idle {
+            _ if self.sent == self.total => Outcome::Complete,
+            Some(signal) if signal.timed_out() => Outcome::IdleTimeout,
+            _ => Outcome::ClientGone,
+        };
+        self.end(outcome);
+    }
+}
+
+impl std::fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracker")
+            .field("sent", &self.sent)
+            .field("download", &self.report.as_ref().map(|r| r.download.id))
+            .finish_non_exhaustive()
+    }
+}
