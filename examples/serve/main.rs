@@ -12,11 +12,19 @@
 //! `--client-rate` (shared by all downloads of one peer IP), `--total-rate` (all
 //! downloads together), `--max-streams-per-client` (beyond it, 429). Rates are
 //! bytes per second, or with units: `256KiB`, `1MiB`, `10MB`.
+//!
+//! Lifecycle: running downloads are shown on the terminal; Ctrl-C or SIGTERM
+//! refuses new downloads (503), lets running ones go on for `--grace` seconds,
+//! cuts the rest and exits. `--idle-timeout` disconnects clients that accept no
+//! byte for that long.
 
-use std::io::Write;
+mod demo;
+mod progress;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -25,6 +33,7 @@ use hyper_util::service::TowerToHyperService;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceExt};
+use tower_range_serve::lifecycle::IdleTimeout;
 use tower_range_serve::{Bandwidth, RangeServeLayer, ServeDir};
 
 /// What stays unencoded in a URL path segment: RFC 3986 `unreserved`.
@@ -73,6 +82,23 @@ struct Args {
     /// Most concurrent downloads of one client; more get 429 Too Many Requests.
     #[arg(long, value_name = "N")]
     max_streams_per_client: Option<usize>,
+
+    /// Seconds running downloads may go on after Ctrl-C or SIGTERM.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    grace: f64,
+
+    /// Seconds a client may accept no byte before it is disconnected (0 = never).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    idle_timeout: f64,
+
+    /// Most bytes hyper buffers per HTTP/1 connection: bounds the memory of
+    /// stalled clients (at least 8KiB).
+    #[arg(long, value_name = "BYTES", default_value = "256KiB", value_parser = bytes)]
+    max_buf_size: u64,
+
+    /// Seconds between progress reports of running downloads (0 = none).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    progress: f64,
 }
 
 /// A byte count, with the units `Bandwidth` accepts (`64KiB`, `1MB`, plain bytes).
@@ -92,7 +118,7 @@ async fn main() -> ExitCode {
             eprintln!("error: --root {} is not a directory", root.display());
             return ExitCode::FAILURE;
         }
-        None => match demo_folder() {
+        None => match demo::folder() {
             Ok(root) => root,
             Err(e) => {
                 eprintln!("error: cannot create the demo folder: {e}");
@@ -111,9 +137,91 @@ async fn main() -> ExitCode {
         .local_addr()
         .expect("a bound socket has an address");
 
+    let progress = progress::Progress::default();
+    let layer = layer(&args, progress.clone());
+    let shutdown = layer.shutdown_handle();
+    let service = layer.layer(ServeDir::new(&root));
+    print_banner(&root, addr, &args);
+    if args.progress > 0.0 {
+        tokio::spawn(progress.report(Duration::from_secs_f64(args.progress)));
+    }
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .max_buf_size(usize::try_from(args.max_buf_size.max(8192)).unwrap_or(usize::MAX));
+    let idle_timeout = match args.idle_timeout {
+        secs if secs > 0.0 => Duration::from_secs_f64(secs),
+        _ => Duration::MAX,
+    };
+    let mut connections = tokio::task::JoinSet::new();
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: keep serving the others.
+                    eprintln!("accept failed: {e}");
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        // Each request learns its peer (the client key of per-client limits) and
+        // its connection's idle signal (so observers can tell idle timeouts).
+        let stream = IdleTimeout::new(stream, idle_timeout);
+        let idle = stream.signal();
+        let service = TowerToHyperService::new(service.clone().map_request(
+            move |mut request: http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(peer);
+                request.extensions_mut().insert(idle.clone());
+                request
+            },
+        ));
+        let builder = builder.clone();
+        connections.spawn(async move {
+            // Errors here are clients going away mid-download: normal for a
+            // download server.
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+        // Reap finished connections so the set does not grow.
+        while connections.try_join_next().is_some() {}
+    }
+
+    let grace = Duration::from_secs_f64(args.grace.max(0.0));
+    println!(
+        "shutting down: {} downloads running, {:.1} s of grace",
+        shutdown.active(),
+        grace.as_secs_f64()
+    );
+    drop(listener);
+    shutdown.begin(grace);
+    // Downloads end by themselves within the grace period; a client that stopped
+    // reading is not polled, so its connection is dropped a moment later.
+    let waited = tokio::time::timeout(grace + Duration::from_secs(1), shutdown.drained()).await;
+    let stalled = if waited.is_err() {
+        shutdown.active()
+    } else {
+        0
+    };
+    connections.shutdown().await;
+    println!(
+        "stopped: cut {} downloads at the end of the grace period",
+        shutdown.cut() + stalled
+    );
+    ExitCode::SUCCESS
+}
+
+/// The layer the command line asks for.
+fn layer(args: &Args, progress: progress::Progress) -> RangeServeLayer {
     let mut layer = RangeServeLayer::new()
         .chunk_size(usize::try_from(args.chunk_size).unwrap_or(usize::MAX))
-        .max_ranges(args.max_ranges);
+        .max_ranges(args.max_ranges)
+        .observer(progress);
     // Only a configured limit turns throttling on: an unlimited server pays nothing.
     if !args.rate.is_unlimited() {
         layer = layer.rate(args.rate).rate_after(args.rate_after);
@@ -127,72 +235,29 @@ async fn main() -> ExitCode {
     if let Some(max) = args.max_streams_per_client {
         layer = layer.max_streams_per_client(max);
     }
-    let service = layer.layer(ServeDir::new(&root));
-    print_banner(&root, addr, &args);
+    layer
+}
 
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: keep serving the others.
-                eprintln!("accept failed: {e}");
-                continue;
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
             }
-        };
-        // The peer address keys the per-client limits.
-        let service = TowerToHyperService::new(service.clone().map_request(
-            move |mut request: http::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(peer);
-                request
-            },
-        ));
-        tokio::spawn(async move {
-            let builder = auto::Builder::new(TokioExecutor::new());
-            // Errors here are clients going away mid-download: normal for a
-            // download server.
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-/// Creates (or reuses) the demo folder and returns its path.
-fn demo_folder() -> std::io::Result<PathBuf> {
-    const BIG: u64 = 64 * 1024 * 1024;
-    let root = std::env::temp_dir().join("tower-range-serve-demo");
-    std::fs::create_dir_all(root.join("docs"))?;
-    std::fs::write(
-        root.join("hello.txt"),
-        "Hello from tower-range-serve!\nAsk for a part of me with a Range header.\n",
-    )?;
-    std::fs::write(
-        root.join("docs/readme.md"),
-        "# Demo\n\nFiles in sub-folders are served too.\n",
-    )?;
-    std::fs::write(root.join("naïve café.txt"), "A file name beyond ASCII.\n")?;
-    let big = root.join("big.bin");
-    if std::fs::metadata(&big).map(|m| m.len()).ok() != Some(BIG) {
-        write_pseudo_random(&big, BIG)?;
-    }
-    Ok(root)
-}
-
-/// Writes `len` bytes of deterministic pseudo-random data (so corruption shows).
-fn write_pseudo_random(path: &Path, len: u64) -> std::io::Result<()> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut block = vec![0u8; 1 << 20];
-    for _ in 0..len / block.len() as u64 {
-        for word in block.chunks_exact_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes());
+            Err(_) => std::future::pending().await,
         }
-        out.write_all(&block)?;
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
     }
-    out.flush()
 }
 
 fn print_banner(root: &Path, addr: SocketAddr, args: &Args) {
