@@ -14,9 +14,17 @@ use super::{RangeSource, ReadFuture};
 ///
 /// Every chunk is one positional read (`pread`) on tokio's blocking pool, straight
 /// into the buffer that becomes the body frame: one copy from the page cache, no
-/// shared cursor, no read of bytes outside the planned ranges. A file that turns out
-/// shorter than its length at opening ends the read with an
-/// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof) error.
+/// shared cursor, no read of bytes outside the planned ranges.
+///
+/// Every read also checks that the file is still the version that was opened: a
+/// file that turns out shorter than its length at opening fails with
+/// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof), and one whose length or
+/// modification time changed (written to, truncated, appended to) fails with
+/// [`InvalidData`](io::ErrorKind::InvalidData). The check runs after the read, so
+/// a write that raced with it is caught by this read or the next one: a response
+/// may be cut short, but it is never completed with bytes of two versions. A file
+/// replaced by renaming another over its path is not a change of the open file,
+/// which is sent to the end.
 ///
 /// # Example
 ///
@@ -93,7 +101,20 @@ impl FileSource {
                 Err(e) => return Err(e),
             }
         }
+        self.check_unchanged()?;
         Ok(buf.freeze())
+    }
+
+    /// Fails if the file's length or modification time changed since opening.
+    fn check_unchanged(&self) -> io::Result<()> {
+        let metadata = self.file.metadata()?;
+        if metadata.len() != self.len || metadata.modified().ok() != self.modified {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "file changed while being sent",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -146,6 +167,24 @@ mod tests {
         file.as_file().set_len(5).unwrap();
         let err = source.read_at(3, 4).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[tokio::test]
+    async fn a_modified_or_grown_file_is_an_error() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"0123456789").unwrap();
+        let source = Arc::new(FileSource::open(file.path()).await.unwrap());
+        file.write_all(b"more").unwrap();
+        let err = source.clone().read_at(0, 4).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), b"0123456789").unwrap();
+        let source = Arc::new(FileSource::open(file.path()).await.unwrap());
+        let later = source.modified().unwrap() + std::time::Duration::from_secs(1);
+        file.as_file().set_modified(later).unwrap();
+        let err = source.read_at(0, 4).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 
     #[tokio::test]
