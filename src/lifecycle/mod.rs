@@ -32,6 +32,13 @@
 //! the end, consistently. Either way, a client resuming with `If-Range` and the
 //! old `ETag` then gets the new version whole, with 200.
 //!
+//! # Tracing
+//!
+//! With the `tracing` feature, every download emits `tracing` events (target
+//! `tower_range_serve`): `debug` at its start and on progress, `info` at its end,
+//! with its id, path, client, status, bytes and outcome, in a `download` span.
+//! They come in addition to a user's observer.
+//!
 //! # Idle connections
 //!
 //! [`IdleTimeout`] wraps a connection so that a client that accepts no byte for too
@@ -72,7 +79,7 @@ pub(crate) struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            observer: None,
+            observer: with_tracing(None),
             progress_interval: Duration::from_secs(1),
             shutdown: Arc::default(),
             ids: Arc::default(),
@@ -126,6 +133,24 @@ impl Settings {
             total,
         )
     }
+}
+
+impl Settings {
+    /// Sets the user's observer (beside the `tracing` one, with that feature).
+    pub(crate) fn set_observer(&mut self, observer: Arc<dyn Observer>) {
+        self.observer = Some(with_tracing(Some(observer)).expect("an observer"));
+    }
+}
+
+/// With the `tracing` feature, downloads are also reported as `tracing` events.
+fn with_tracing(observer: Option<Arc<dyn Observer>>) -> Option<Arc<dyn Observer>> {
+    #[cfg(feature = "tracing")]
+    return Some(match observer {
+        Some(observer) => Arc::new(observer::Both(observer, Arc::new(observer::Tracing))),
+        None => Arc::new(observer::Tracing),
+    });
+    #[cfg(not(feature = "tracing"))]
+    observer
 }
 
 impl fmt::Debug for Settings {

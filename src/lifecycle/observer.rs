@@ -117,3 +117,146 @@ impl<T: Observer + ?Sized> Observer for Arc<T> {
         (**self).end(download, end);
     }
 }
+
+/// Emits `tracing` events for downloads (the `tracing` feature).
+#[cfg(feature = "tracing")]
+#[derive(Debug)]
+pub(crate) struct Tracing;
+
+#[cfg(feature = "tracing")]
+impl Tracing {
+    fn span(download: &Download) -> tracing::Span {
+        tracing::debug_span!(
+            target: "tower_range_serve",
+            "download",
+            id = download.id,
+            path = %download.path,
+            client = download.client.as_ref().map(tracing::field::display),
+        )
+    }
+}
+
+#[cfg(feature = "tracing")]
+impl Observer for Tracing {
+    fn start(&self, download: &Download) {
+        let status = download.status.as_u16();
+        Self::span(download).in_scope(|| {
+            tracing::debug!(target: "tower_range_serve", status, total = download.total, "download started");
+        });
+    }
+
+    fn progress(&self, download: &Download, sent: u64) {
+        Self::span(download).in_scope(|| {
+            tracing::debug!(target: "tower_range_serve", sent, total = download.total, "download progress");
+        });
+    }
+
+    fn end(&self, download: &Download, end: &End) {
+        let outcome = tracing::field::debug(end.outcome);
+        let elapsed_ms = end.elapsed.as_millis() as u64;
+        Self::span(download).in_scope(|| {
+            tracing::info!(target: "tower_range_serve", ?outcome, sent = end.sent, elapsed_ms, "download ended");
+        });
+    }
+}
+
+/// Two observers, told in turn.
+#[cfg(feature = "tracing")]
+pub(crate) struct Both(pub(crate) Arc<dyn Observer>, pub(crate) Arc<dyn Observer>);
+
+#[cfg(feature = "tracing")]
+impl Observer for Both {
+    fn start(&self, download: &Download) {
+        self.0.start(download);
+        self.1.start(download);
+    }
+
+    fn progress(&self, download: &Download, sent: u64) {
+        self.0.progress(download, sent);
+        self.1.progress(download, sent);
+    }
+
+    fn end(&self, download: &Download, end: &End) {
+        self.0.end(download, end);
+        self.1.end(download, end);
+    }
+}
+
+#[cfg(all(test, feature = "tracing"))]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    use super::*;
+
+    /// Collects the messages of events.
+    #[derive(Default)]
+    struct Messages {
+        seen: Mutex<Vec<String>>,
+        spans: AtomicUsize,
+    }
+
+    struct Message<'a>(&'a mut String);
+
+    impl tracing::field::Visit for Message<'_> {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            use std::fmt::Write;
+            let _ = write!(self.0, "{}={:?} ", field.name(), value);
+        }
+    }
+
+    impl Subscriber for &'static Messages {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(self.spans.fetch_add(1, Ordering::SeqCst) as u64 + 1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut text = String::new();
+            event.record(&mut Message(&mut text));
+            self.seen.lock().unwrap().push(text);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn downloads_are_traced_from_start_to_end() {
+        let messages: &'static Messages = Box::leak(Box::default());
+        let download = Download {
+            id: 7,
+            client: None,
+            path: "/big.bin".to_owned(),
+            status: StatusCode::OK,
+            ranges: vec![(0, 9)],
+            file_len: 10,
+            total: 10,
+            started: Instant::now(),
+        };
+        tracing::subscriber::with_default(messages, || {
+            Tracing.start(&download);
+            Tracing.end(
+                &download,
+                &End {
+                    outcome: Outcome::Complete,
+                    sent: 10,
+                    elapsed: Duration::from_millis(3),
+                },
+            );
+        });
+        let seen = messages.seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert!(seen[0].contains("download started"), "{seen:?}");
+        assert!(
+            seen[1].contains("outcome=Complete") && seen[1].contains("sent=10"),
+            "{seen:?}"
+        );
+        assert_eq!(messages.spans.load(Ordering::SeqCst), 2);
+    }
+}

@@ -287,7 +287,9 @@ impl RangeServeLayer {
     /// # let _ = layer;
     /// ```
     pub fn observer(mut self, observer: impl Observer) -> Self {
-        self.config.lifecycle.observer = Some(std::sync::Arc::new(observer));
+        self.config
+            .lifecycle
+            .set_observer(std::sync::Arc::new(observer));
         self
     }
 
