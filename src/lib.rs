@@ -65,6 +65,32 @@
 //! `POST` is sent whole. A file-backed response with another status than 200 (say a
 //! custom 404 page) is sent as it is.
 //!
+//! # With other middleware
+//!
+//! - **Compression** goes *outside* the layer (`.layer(RangeServeLayer::new())`
+//!   then `.layer(CompressionLayer::new())` in axum): it then sees the final answer,
+//!   and tower-http does not compress responses with `Content-Range`. Better still,
+//!   leave file responses alone (every one carries `Accept-Ranges: bytes`):
+//!   `CompressionLayer::new().compress_when(DefaultPredicate::new().and(|_, _,
+//!   headers: &HeaderMap, _| !headers.contains_key(ACCEPT_RANGES)))`, so no
+//!   compressed 200 shares a strong `ETag` with identity ranges. A file response
+//!   that an inner layer has already compressed (it has `Content-Encoding`, or a
+//!   `Content-Length` other than the file's) is passed through untouched.
+//! - **Authentication** that puts a user into the request extensions for the
+//!   [policy](RangeServeLayer::policy) or [client key](RangeServeLayer::client_key)
+//!   must run *before* (outside) the layer, which reads the request when called.
+//! - **axum's `ConnectInfo`**: the default client key reads a plain `SocketAddr`
+//!   request extension, which axum does not insert. With
+//!   `into_make_service_with_connect_info`, key by
+//!   `ConnectInfo<SocketAddr>` with [`client_key`](RangeServeLayer::client_key);
+//!   without a key, a request has no per-client limit and no stream count.
+//! - **Tracing**: a `TraceLayer` outside the layer logs what the client gets (206
+//!   and the bytes of the range); inside, it sees the handler's 200.
+//! - **Timeouts** (`TimeoutLayer`) bound the time to the response head only, so they
+//!   do not cut long throttled downloads; either order works.
+//! - [`ServeDir`] maps the whole request path: under axum, mount it with
+//!   `nest_service("/files", ..)`, which strips the prefix.
+//!
 //! # Integrity
 //!
 //! The body never sends bytes other than those its headers promise. If the source

@@ -73,7 +73,9 @@ where
         };
         // A file sent under another status (a custom 404 page, say) is not a
         // representation of the target resource: no ranges, no preconditions.
-        if response.status() != StatusCode::OK {
+        // Nor is a body that an inner layer transformed (compressed, say): its
+        // bytes are no longer the source's.
+        if response.status() != StatusCode::OK || transformed(&response, &representation) {
             return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
         }
 
@@ -121,6 +123,17 @@ where
         };
         Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::range(body))))
     }
+}
+
+/// Whether an inner layer changed the body of a file response: it has a
+/// `Content-Encoding`, or a `Content-Length` other than the source's.
+fn transformed<B>(response: &Response<B>, representation: &Representation) -> bool {
+    let headers = response.headers();
+    let length = headers
+        .get(http::header::CONTENT_LENGTH)
+        .map(|value| value.to_str().ok().and_then(|v| v.parse::<u64>().ok()));
+    headers.contains_key(http::header::CONTENT_ENCODING)
+        || length.is_some_and(|length| length != Some(representation.source.len()))
 }
 
 /// Admits a body under the bandwidth policy and tracks its life; answers 429 for

@@ -148,7 +148,10 @@ impl RangeServeLayer {
 
     /// How a request's client is found. Defaults to [`ClientKey::peer_ip`], the IP
     /// of a `SocketAddr` request extension. Requests without a key have no client
-    /// limit and no stream count.
+    /// limit and no stream count: with axum's `into_make_service_with_connect_info`,
+    /// key by `ConnectInfo<SocketAddr>` here, since axum does not insert a plain
+    /// `SocketAddr`. Middleware that puts the key into the extensions must run
+    /// before this layer.
     ///
     /// ```
     /// use tower_range_serve::{Bandwidth, ClientKey, RangeServeLayer};

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Real download clients against the demo server (example `serve`), end to end,
+# all on 127.0.0.1:
+#
+#   - curl -C -       resumes a download cut off after a second
+#   - wget -c         resumes a download cut off after a second
+#   - aria2c -x8 -s8  downloads with 8 parallel ranged connections
+#   - curl            takes the time --rate 4MiB says for a 16 MiB file (±10%)
+#
+# Every download is checked with sha256sum against the source file. Prints one
+# line per check (`ok - ...` / `FAIL - ...`), then `N passed, M failed`; exits
+# non-zero if any check failed. Installs curl, wget and aria2 with apt-get when
+# they are missing (needs root or sudo). Works without a terminal (CI=true).
+#
+#   scripts/real_clients.sh
+#
+# Knobs: PROFILE=debug|release picks the build of the demo server (default
+# release; CI uses debug, which `cargo test` has already built); SKIP_BUILD=1
+# uses the existing binary; KEEP=1 keeps the work directory.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+exec </dev/null
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/real-clients.XXXXXX")
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    if [[ ${KEEP:-0} == 1 ]]; then
+        echo "# kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PASSED=0
+FAILED=0
+ok() {
+    echo "ok - $*"
+    PASSED=$((PASSED + 1))
+}
+fail() {
+    echo "FAIL - $*"
+    FAILED=$((FAILED + 1))
+}
+finish() {
+    echo "$PASSED passed, $FAILED failed"
+    [[ $FAILED == 0 ]]
+    exit
+}
+die() {
+    fail "$*"
+    finish
+}
+
+# --- tools -------------------------------------------------------------------
+
+as_root() {
+    if [[ $(id -u) == 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo -n "$@"
+    else
+        return 1
+    fi
+}
+
+missing=()
+command -v curl >/dev/null || missing+=(curl)
+command -v wget >/dev/null || missing+=(wget)
+command -v aria2c >/dev/null || missing+=(aria2)
+command -v sha256sum >/dev/null || missing+=(coreutils)
+if ((${#missing[@]})); then
+    echo "# installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # The package lists may be missing or stale: update only if a first try fails.
+    if ! as_root apt-get install -y -q "${missing[@]}" >"$WORK/apt.log" 2>&1; then
+        as_root apt-get update -q >>"$WORK/apt.log" 2>&1
+        as_root apt-get install -y -q "${missing[@]}" >>"$WORK/apt.log" 2>&1 ||
+            { tail -n 20 "$WORK/apt.log"; die "install ${missing[*]}"; }
+    fi
+fi
+echo "# $(curl --version | head -n 1)"
+echo "# $(wget --version | head -n 1)"
+echo "# $(aria2c --version | head -n 1)"
+
+# --- server --------------------------------------------------------------------
+
+PROFILE=${PROFILE:-release}
+case $PROFILE in
+    release) PROFILE_FLAG=(--release) ;;
+    debug) PROFILE_FLAG=() ;;
+    *) die "PROFILE must be debug or release" ;;
+esac
+SERVE="${CARGO_TARGET_DIR:-target}/$PROFILE/examples/serve"
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    echo "# building the demo server (cargo build ${PROFILE_FLAG[*]} --example serve)"
+    nice -n 19 cargo build "${PROFILE_FLAG[@]}" --example serve >"$WORK/build.log" 2>&1 ||
+        { tail -n 30 "$WORK/build.log"; die "build the demo server"; }
+fi
+[[ -x $SERVE ]] || die "no $SERVE"
+
+ROOT="$WORK/root"
+mkdir -p "$ROOT"
+head -c $((64 << 20)) /dev/urandom >"$ROOT/big.bin"
+head -c $((16 << 20)) /dev/urandom >"$ROOT/rated.bin"
+BIG_SHA=$(sha256sum <"$ROOT/big.bin" | cut -d' ' -f1)
+RATED_SHA=$(sha256sum <"$ROOT/rated.bin" | cut -d' ' -f1)
+
+# Starts the demo server on a port the kernel picks; sets SERVER_URL.
+start_server() {
+    local name=$1
+    shift
+    "$SERVE" --root "$ROOT" --addr 127.0.0.1:0 "$@" >"$WORK/$name.log" 2>&1 &
+    PIDS+=($!)
+    local addr
+    for _ in $(seq 100); do
+        addr=$(sed -n 's|.* on http://\(127\.0\.0\.1:[0-9]*\).*|\1|p' "$WORK/$name.log")
+        if [[ -n $addr ]] && curl -sf -o /dev/null -r 0-0 "http://$addr/big.bin"; then
+            SERVER_URL="http://$addr"
+            return 0
+        fi
+        sleep 0.1
+    done
+    cat "$WORK/$name.log" >&2
+    return 1
+}
+
+start_server plain || die "start the demo server"
+URL=$SERVER_URL
+start_server rated --rate 4MiB || die "start the demo server with --rate 4MiB"
+RATED_URL=$SERVER_URL
+echo "# servers: $URL and $RATED_URL (--rate 4MiB)"
+
+sha_of() { sha256sum <"$1" | cut -d' ' -f1; }
+size_of() { stat -c %s "$1" 2>/dev/null || echo 0; }
+FULL=$((64 << 20))
+
+# --- curl -C - ---------------------------------------------------------------
+
+out="$WORK/curl.bin"
+curl -s --limit-rate 20M --max-time 1 -o "$out" "$URL/big.bin"
+cut=$(size_of "$out")
+if ((cut == 0 || cut >= FULL)); then
+    fail "curl -C - resumes a cut-off download (the first try got $cut bytes)"
+elif ! curl -sSf -C - -o "$out" "$URL/big.bin"; then
+    fail "curl -C - resumes a cut-off download (the resume failed)"
+elif [[ $(sha_of "$out") == "$BIG_SHA" ]]; then
+    ok "curl -C - resumes a download cut off at $cut bytes"
+else
+    fail "curl -C - resumes a cut-off download (sha256 differs)"
+fi
+
+# --- wget -c -----------------------------------------------------------------
+
+mkdir -p "$WORK/wget"
+out="$WORK/wget/big.bin"
+timeout 1 wget -q --limit-rate=20m -P "$WORK/wget" "$URL/big.bin"
+cut=$(size_of "$out")
+if ((cut == 0 || cut >= FULL)); then
+    fail "wget -c resumes a cut-off download (the first try got $cut bytes)"
+elif ! wget -q -c -P "$WORK/wget" "$URL/big.bin"; then
+    fail "wget -c resumes a cut-off download (the resume failed)"
+elif [[ $(sha_of "$out") == "$BIG_SHA" ]]; then
+    ok "wget -c resumes a download cut off at $cut bytes"
+else
+    fail "wget -c resumes a cut-off download (sha256 differs)"
+fi
+
+# --- aria2c -x 8 -s 8 --------------------------------------------------------
+
+mkdir -p "$WORK/aria2"
+out="$WORK/aria2/big.bin"
+if ! aria2c -q -x 8 -s 8 --min-split-size=1M --file-allocation=none \
+    --allow-overwrite=true --auto-file-renaming=false \
+    --log="$WORK/aria2.log" --log-level=info \
+    -d "$WORK/aria2" -o big.bin "$URL/big.bin"; then
+    fail "aria2c -x 8 -s 8 downloads with parallel ranged connections (aria2c failed)"
+else
+    # aria2 logs each connection it opens to the server.
+    connections=$(grep -c 'Connecting to 127\.0\.0\.1' "$WORK/aria2.log")
+    if [[ $(sha_of "$out") != "$BIG_SHA" ]]; then
+        fail "aria2c -x 8 -s 8 downloads with parallel ranged connections (sha256 differs)"
+    elif ((connections < 8)); then
+        fail "aria2c -x 8 -s 8 downloads with parallel ranged connections (only $connections connections)"
+    else
+        ok "aria2c -x 8 -s 8 downloads over $connections ranged connections"
+    fi
+fi
+
+# --- curl at --rate 4MiB -----------------------------------------------------
+
+out="$WORK/rated.bin"
+seconds=$(curl -sSf -o "$out" -w '%{time_total}' "$RATED_URL/rated.bin")
+expected=4 # 16 MiB at 4 MiB/s
+if [[ -z $seconds ]]; then
+    fail "curl at --rate 4MiB (the download failed)"
+elif [[ $(sha_of "$out") != "$RATED_SHA" ]]; then
+    fail "curl at --rate 4MiB (sha256 differs)"
+elif awk -v t="$seconds" -v e="$expected" 'BEGIN { exit !(t >= 0.9 * e && t <= 1.1 * e) }'; then
+    ok "curl gets 16 MiB at --rate 4MiB in ${seconds}s (expected ${expected}s ±10%)"
+else
+    fail "curl gets 16 MiB at --rate 4MiB in ${seconds}s (expected ${expected}s ±10%)"
+fi
+
+finish
