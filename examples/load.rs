@@ -1,0 +1,165 @@
+//! A load client for throttling benchmarks: N concurrent downloads over loopback,
+//! read for a fixed time, then a report of what each stream got.
+//!
+//! ```text
+//! cargo run --release --example load -- --url http://127.0.0.1:3000/big.bin \
+//!     --connections 16 --seconds 8
+//! ```
+//!
+//! Prints one line of `key=value` pairs: the aggregate rate, the per-stream rates
+//! (min, median, max), their spread around the mean, and Jain's fairness index.
+//! Each stream's rate is measured from its first body byte, so connection set-up
+//! does not count against it.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// Concurrent downloads for a fixed time.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The URL to download (http, loopback).
+    #[arg(long)]
+    url: http::Uri,
+
+    /// Concurrent downloads, one connection each.
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+
+    /// How long to read.
+    #[arg(long, default_value_t = 8.0)]
+    seconds: f64,
+
+    /// Connections opened per millisecond while ramping up.
+    #[arg(long, default_value_t = 20)]
+    ramp: usize,
+}
+
+struct Stream {
+    bytes: AtomicU64,
+    /// Microseconds from the start of the run to the first body byte.
+    first_byte_us: AtomicU64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> ExitCode {
+    let Some(authority) = args.url.authority() else {
+        eprintln!("error: the URL needs a host and port");
+        return ExitCode::FAILURE;
+    };
+    let addr: SocketAddr = match authority.as_str().parse() {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("error: {authority} is not HOST:PORT: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let window = Duration::from_secs_f64(args.seconds);
+    let start = Instant::now();
+    let mut streams = Vec::with_capacity(args.connections);
+    for i in 0..args.connections {
+        if i > 0 && i % args.ramp.max(1) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let stream = Arc::new(Stream {
+            bytes: AtomicU64::new(0),
+            first_byte_us: AtomicU64::new(u64::MAX),
+        });
+        streams.push(stream.clone());
+        tokio::spawn(download(addr, args.url.clone(), stream, start));
+    }
+    tokio::time::sleep_until((start + window).into()).await;
+    let end = start.elapsed();
+
+    let mut rates: Vec<f64> = streams
+        .iter()
+        .filter_map(|s| {
+            let first = s.first_byte_us.load(Ordering::Relaxed);
+            let seconds = end.as_secs_f64() - first as f64 / 1e6;
+            (first != u64::MAX && seconds > 0.0)
+                .then(|| s.bytes.load(Ordering::Relaxed) as f64 / seconds)
+        })
+        .collect();
+    let started = rates.len();
+    let total: u64 = streams
+        .iter()
+        .map(|s| s.bytes.load(Ordering::Relaxed))
+        .sum();
+    rates.sort_by(f64::total_cmp);
+    let mean = rates.iter().sum::<f64>() / started.max(1) as f64;
+    let spread = rates
+        .iter()
+        .map(|r| (r - mean).abs() / mean)
+        .fold(0.0, f64::max);
+    let jain = rates.iter().sum::<f64>().powi(2)
+        / (started.max(1) as f64 * rates.iter().map(|r| r * r).sum::<f64>());
+    let pick = |q: f64| {
+        rates
+            .get(((started as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    println!(
+        "connections={} started={} seconds={:.3} total_bytes={} aggregate_Bps={:.0} \
+         stream_min_Bps={:.0} stream_median_Bps={:.0} stream_max_Bps={:.0} \
+         max_spread={:.4} jain={:.5}",
+        args.connections,
+        started,
+        end.as_secs_f64(),
+        total,
+        total as f64 / end.as_secs_f64(),
+        pick(0.0),
+        pick(0.5),
+        pick(1.0),
+        spread,
+        jain,
+    );
+    ExitCode::SUCCESS
+}
+
+/// Downloads `url` over a new connection, counting body bytes.
+async fn download(addr: SocketAddr, url: http::Uri, stream: Arc<Stream>, start: Instant) {
+    let Ok(tcp) = TcpStream::connect(addr).await else {
+        return;
+    };
+    let Ok((mut sender, connection)) =
+        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(tcp)).await
+    else {
+        return;
+    };
+    tokio::spawn(connection);
+    let request = http::Request::get(url.path())
+        .header(http::header::HOST, addr.to_string())
+        .body(Empty::new())
+        .expect("a valid request");
+    let Ok(response) = sender.send_request(request).await else {
+        return;
+    };
+    let mut body = response.into_body();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            if stream.first_byte_us.load(Ordering::Relaxed) == u64::MAX {
+                let at = start.elapsed().as_micros() as u64;
+                stream.first_byte_us.store(at, Ordering::Relaxed);
+            }
+            stream.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+    }
+}
