@@ -65,48 +65,23 @@ async fn a_file_truncated_while_streaming_ends_the_body_with_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shrinking.bin");
     std::fs::write(&path, vec![7u8; 100_000]).unwrap();
-
-    let file_path = path.clone();
-    let service =
-        RangeServeLayer::new()
-            .chunk_size(1000)
-            .layer(service_fn(move |_req| {
-                let path = file_path.clone();
-                async move {
-                    Ok::<_, Infallible>(FileResponse::open(&path).await.unwrap().into_response())
-                }
-            }));
-    let request = Request::get("/").body(Empty::<Bytes>::new()).unwrap();
-    let mut body = service.oneshot(request).await.unwrap().into_body();
-
-    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
-    assert_eq!(first.len(), 1000);
+    let (body, _) = started(&path).await;
     std::fs::File::options()
         .write(true)
         .open(&path)
         .unwrap()
         .set_len(10_000)
         .unwrap();
-
-    let mut received = first.len();
-    let error = loop {
-        match body.frame().await {
-            Some(Ok(frame)) => received += frame.into_data().unwrap().len(),
-            Some(Err(error)) => break error,
-            None => panic!("the body ended cleanly after {received} bytes"),
-        }
-    };
-    assert!(received <= 11_000, "{received}");
-    let io = error.downcast_ref::<io::Error>().expect("an I/O error");
+    let (bytes, error) = rest(body).await;
     // A changed length, or a read past the new end.
     assert!(
         matches!(
-            io.kind(),
-            io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+            error,
+            Some(io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof)
         ),
-        "{io}"
+        "{error:?}"
     );
-    assert!(body.frame().await.is_none(), "fused after the error");
+    assert!(bytes.len() <= 10_000, "{}", bytes.len());
 }
 
 /// Starts a download of `path` (1000-byte chunks) and returns its body after the
