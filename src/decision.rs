@@ -14,7 +14,7 @@ pub(crate) enum Decision {
     Full,
     /// 206 with one range.
     Partial(ByteRange),
-    /// 206 `multipart/byteranges` with these ranges (at least two, sorted, disjoint).
+    /// 206 `multipart/byteranges` with these ranges (at least two, disjoint).
     Multipart(Vec<ByteRange>),
     /// 304 Not Modified.
     NotModified,

@@ -45,7 +45,7 @@
 //! |---|---|
 //! | no `Range` | 200, whole file, `Accept-Ranges: bytes` |
 //! | `Range: bytes=0-99`, `bytes=100-`, `bytes=-100` | 206, `Content-Range: bytes 0-99/len` |
-//! | several ranges | 206 `multipart/byteranges`, sorted, overlapping and adjacent ranges merged |
+//! | several ranges | 206 `multipart/byteranges` in the order asked, overlapping and adjacent ranges merged |
 //! | ranges adding up to more than the file, or more than [`max_ranges`](RangeServeLayer::max_ranges) | 200, whole file |
 //! | no range overlaps the file | 416, `Content-Range: bytes */len` |
 //! | invalid `Range`, another unit, several `Range` lines | 200, whole file (RFC 9110 §14.2) |

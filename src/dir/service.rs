@@ -115,6 +115,8 @@ impl Root {
             return FileResponse::open_blocking(&path);
         }
         let resolved = path.canonicalize()?;
+        // The root is resolved anew each time, not cached: a root that is itself a
+        // link swapped at deploy time (`current -> releases/v2`) must follow.
         if !resolved.starts_with(self.path.canonicalize()?) {
             return Err(io::ErrorKind::NotFound.into());
         }
