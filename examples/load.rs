@@ -9,7 +9,9 @@
 //! Prints one line of `key=value` pairs: the aggregate rate, the per-stream rates
 //! (min, median, max), their spread around the mean, and Jain's fairness index.
 //! Each stream's rate is measured from its first body byte, so connection set-up
-//! does not count against it.
+//! does not count against it. With `--streams-per-connection N` (N > 1) the
+//! downloads share HTTP/2 connections (prior knowledge), N per connection: many
+//! thousands of streams then need few sockets.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -38,9 +40,13 @@ struct Args {
     #[arg(long, default_value_t = 8.0)]
     seconds: f64,
 
-    /// Connections opened per millisecond while ramping up.
+    /// Downloads opened per millisecond while ramping up.
     #[arg(long, default_value_t = 20)]
     ramp: usize,
+
+    /// Downloads per connection; above 1, over HTTP/2.
+    #[arg(long, default_value_t = 1)]
+    streams_per_connection: usize,
 }
 
 struct Stream {
@@ -74,6 +80,8 @@ async fn run(args: Args) -> ExitCode {
     let window = Duration::from_secs_f64(args.seconds);
     let start = Instant::now();
     let mut streams = Vec::with_capacity(args.connections);
+    let per_connection = args.streams_per_connection.max(1);
+    let mut h2 = None;
     for i in 0..args.connections {
         if i > 0 && i % args.ramp.max(1) == 0 {
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -83,7 +91,16 @@ async fn run(args: Args) -> ExitCode {
             first_byte_us: AtomicU64::new(u64::MAX),
         });
         streams.push(stream.clone());
-        tokio::spawn(download(addr, args.url.clone(), stream, start));
+        if per_connection == 1 {
+            tokio::spawn(download(addr, args.url.clone(), stream, start));
+            continue;
+        }
+        if i % per_connection == 0 {
+            h2 = http2_connection(addr).await;
+        }
+        if let Some(sender) = h2.clone() {
+            tokio::spawn(receive(sender, request(addr, &args.url), stream, start));
+        }
     }
     tokio::time::sleep_until((start + window).into()).await;
     let end = start.elapsed();
@@ -134,7 +151,28 @@ async fn run(args: Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Downloads `url` over a new connection, counting body bytes.
+fn request(addr: SocketAddr, url: &http::Uri) -> http::Request<Empty<Bytes>> {
+    http::Request::get(url.clone())
+        .header(http::header::HOST, addr.to_string())
+        .body(Empty::new())
+        .expect("a valid request")
+}
+
+/// An HTTP/2 connection (prior knowledge) whose sender can be cloned per stream.
+async fn http2_connection(
+    addr: SocketAddr,
+) -> Option<hyper::client::conn::http2::SendRequest<Empty<Bytes>>> {
+    let tcp = TcpStream::connect(addr).await.ok()?;
+    let executor = hyper_util::rt::TokioExecutor::new();
+    let (sender, connection) = hyper::client::conn::http2::Builder::new(executor)
+        .handshake(TokioIo::new(tcp))
+        .await
+        .ok()?;
+    tokio::spawn(connection);
+    Some(sender)
+}
+
+/// Downloads `url` over a new HTTP/1.1 connection, counting body bytes.
 async fn download(addr: SocketAddr, url: http::Uri, stream: Arc<Stream>, start: Instant) {
     let Ok(tcp) = TcpStream::connect(addr).await else {
         return;
@@ -145,14 +183,25 @@ async fn download(addr: SocketAddr, url: http::Uri, stream: Arc<Stream>, start: 
         return;
     };
     tokio::spawn(connection);
-    let request = http::Request::get(url.path())
-        .header(http::header::HOST, addr.to_string())
-        .body(Empty::new())
-        .expect("a valid request");
-    let Ok(response) = sender.send_request(request).await else {
+    let Ok(response) = sender.send_request(request(addr, &url)).await else {
         return;
     };
-    let mut body = response.into_body();
+    count(response.into_body(), stream, start).await;
+}
+
+/// Downloads over a shared HTTP/2 connection, counting body bytes.
+async fn receive(
+    mut sender: hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+    request: http::Request<Empty<Bytes>>,
+    stream: Arc<Stream>,
+    start: Instant,
+) {
+    if let Ok(response) = sender.send_request(request).await {
+        count(response.into_body(), stream, start).await;
+    }
+}
+
+async fn count(mut body: hyper::body::Incoming, stream: Arc<Stream>, start: Instant) {
     while let Some(Ok(frame)) = body.frame().await {
         if let Ok(data) = frame.into_data() {
             if stream.first_byte_us.load(Ordering::Relaxed) == u64::MAX {

@@ -220,8 +220,10 @@ async fn main() -> ExitCode {
 fn layer(args: &Args, progress: progress::Progress) -> RangeServeLayer {
     let mut layer = RangeServeLayer::new()
         .chunk_size(usize::try_from(args.chunk_size).unwrap_or(usize::MAX))
-        .max_ranges(args.max_ranges)
-        .observer(progress);
+        .max_ranges(args.max_ranges);
+    if args.progress > 0.0 {
+        layer = layer.observer(progress);
+    }
     // Only a configured limit turns throttling on: an unlimited server pays nothing.
     if !args.rate.is_unlimited() {
         layer = layer.rate(args.rate).rate_after(args.rate_after);
