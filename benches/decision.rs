@@ -13,10 +13,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
-use tower::{service_fn, ServiceExt};
+use tower::{ServiceExt, service_fn};
 use tower_range_serve::{FileResponse, RangeBody, RangeServe};
 
 const ETAG: &str = "\"100000-17f0e5a1b2c3d4e5\"";

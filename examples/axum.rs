@@ -22,12 +22,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use clap::Parser;
 use tokio::net::TcpListener;
 use tower_range_serve::{Bandwidth, ClientKey, FileResponse, RangeServeLayer, ServeDir};

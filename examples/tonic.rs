@@ -22,7 +22,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
-use tonic_health::server::{health_reporter, HealthReporter};
+use tonic_health::server::{HealthReporter, health_reporter};
 use tower_range_serve::{RangeServeLayer, ServeDir};
 
 /// gRPC health checks and file downloads on one port.

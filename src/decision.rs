@@ -4,8 +4,8 @@
 use std::num::NonZeroUsize;
 
 use crate::conditions::{Conditions, Validators};
-use crate::preconditions::{evaluate, if_range_allows_range, Precondition};
-use crate::range::{resolve, ByteRange, Resolved};
+use crate::preconditions::{Precondition, evaluate, if_range_allows_range};
+use crate::range::{ByteRange, Resolved, resolve};
 
 /// What to answer to a `GET` or `HEAD` for a representation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! plain ASCII cannot carry.
 
 use http::HeaderValue;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// RFC 8187 `attr-char` minus ALPHA / DIGIT: what may stay unencoded in `filename*`.
 const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC

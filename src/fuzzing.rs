@@ -6,8 +6,8 @@ use std::time::SystemTime;
 use http::HeaderMap;
 
 use crate::conditions::{Conditions, Validators};
-use crate::decision::{decide as decide_inner, Decision};
-use crate::range::{resolve, Resolved};
+use crate::decision::{Decision, decide as decide_inner};
+use crate::range::{Resolved, resolve};
 
 /// What a `Range` value resolves to against `len` (> 0) bytes: `None` when the
 /// header is ignored, `Some(vec![])` when unsatisfiable, else the inclusive ranges.

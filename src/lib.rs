@@ -122,11 +122,11 @@ mod serve;
 pub mod source;
 pub mod throttle;
 
-pub use self::body::{RangeBody, DEFAULT_CHUNK_SIZE};
+pub use self::body::{DEFAULT_CHUNK_SIZE, RangeBody};
 pub use self::dir::ServeDir;
 pub use self::response::FileResponse;
 pub use self::serve::{
-    RangeServe, RangeServeLayer, ResponseBody, ResponseFuture, DEFAULT_MAX_RANGES,
+    DEFAULT_MAX_RANGES, RangeServe, RangeServeLayer, ResponseBody, ResponseFuture,
 };
 pub use self::throttle::{Bandwidth, BandwidthControl, ClientKey, Policy};
 

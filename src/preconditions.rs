@@ -12,7 +12,7 @@
 //! condition on a representation without `Last-Modified` (§13.1.3, §13.1.4).
 
 use crate::conditions::{Conditions, Field, Validators};
-use crate::etag::{list_matches, Comparison, EntityTag};
+use crate::etag::{Comparison, EntityTag, list_matches};
 
 /// The outcome of steps 1–4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

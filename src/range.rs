@@ -28,7 +28,7 @@
 
 use std::num::NonZeroUsize;
 
-use http_range_header::{parse_range_header_with_max_ranges, SyntacticallyCorrectRange};
+use http_range_header::{SyntacticallyCorrectRange, parse_range_header_with_max_ranges};
 
 /// A non-empty, in-bounds byte range `start..end` (end exclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

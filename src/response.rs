@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
-use crate::body::{RangeBody, DEFAULT_CHUNK_SIZE};
+use crate::body::{DEFAULT_CHUNK_SIZE, RangeBody};
 use crate::disposition::content_disposition;
 use crate::source::{FileSource, RangeSource};
 use crate::throttle::Bandwidth;

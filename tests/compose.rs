@@ -4,16 +4,16 @@ mod support;
 
 use std::convert::Infallible;
 
+use axum::Router;
 use axum::extract::Path;
 use axum::response::IntoResponse;
 use axum::routing::get as axum_get;
-use axum::Router;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, Empty, StreamBody};
 use support::{content, get, send, serve};
-use tower::{service_fn, ServiceExt};
+use tower::{ServiceExt, service_fn};
 use tower_range_serve::{FileResponse, RangeServe, RangeServeLayer};
 
 fn data() -> Bytes {

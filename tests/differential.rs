@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 use http_range_header::{
-    parse_range_header, RangeRejected, RangeUnsatisfiableError, SyntacticallyCorrectRange,
+    RangeRejected, RangeUnsatisfiableError, SyntacticallyCorrectRange, parse_range_header,
 };
 use proptest::prelude::*;
 use tower_range_serve::fuzzing::resolve_range;

@@ -10,17 +10,17 @@ mod support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::BodyExt;
-use support::{content, get, parse_multipart, raw, request, send, serve, Fetched};
-use tower::{service_fn, Layer, ServiceExt};
+use support::{Fetched, content, get, parse_multipart, raw, request, send, serve};
+use tower::{Layer, ServiceExt, service_fn};
 use tower_range_serve::source::{RangeSource, ReadFuture};
-use tower_range_serve::{FileResponse, RangeServeLayer, ServeDir, DEFAULT_MAX_RANGES};
+use tower_range_serve::{DEFAULT_MAX_RANGES, FileResponse, RangeServeLayer, ServeDir};
 
 const LEN: usize = 10_000;
 const SECRET: &[u8] = b"TOP-SECRET outside the root \x00\xff";

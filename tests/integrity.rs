@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use support::{get, send, serve};
-use tower::{service_fn, Layer, ServiceExt};
+use tower::{Layer, ServiceExt, service_fn};
 use tower_range_serve::source::{RangeSource, ReadFuture};
 use tower_range_serve::{FileResponse, RangeServeLayer};
 

@@ -13,7 +13,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tower::{service_fn, Layer, Service, ServiceExt};
+use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_range_serve::lifecycle::{Download, End, IdleTimeout, Observer, Outcome};
 use tower_range_serve::source::{RangeSource, ReadFuture};
 use tower_range_serve::{Bandwidth, FileResponse, RangeBody, RangeServeLayer, ResponseBody};
@@ -111,10 +111,10 @@ fn serving(
     layer: &RangeServeLayer,
     source: Arc<Counting>,
 ) -> impl Service<Request<Empty<Bytes>>, Response = Response<Served>, Error = Infallible, Future: Send>
-       + Clone
-       + Send
-       + Sync
-       + 'static {
++ Clone
++ Send
++ Sync
++ 'static {
     layer.layer(service_fn(move |_req: Request<Empty<Bytes>>| {
         let source = source.clone();
         async move { Ok::<_, Infallible>(FileResponse::from_source(Shared(source)).into_response()) }

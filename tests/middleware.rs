@@ -9,16 +9,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::routing::get as axum_get;
 use axum::Router;
+use axum::routing::get as axum_get;
 use bytes::Bytes;
 use http::header::ACCEPT_RANGES;
 use http::{Extensions, HeaderMap, StatusCode, Version};
 use http_body_util::BodyExt;
-use support::{get, parse_multipart, send, serve, Fetched};
+use support::{Fetched, get, parse_multipart, send, serve};
 use tower::{ServiceBuilder, ServiceExt};
-use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_range_serve::{Bandwidth, FileResponse, RangeServeLayer, ServeDir};
@@ -150,9 +150,11 @@ async fn compression_can_leave_file_backed_responses_alone() {
 
     let json = fetch_gzip(addr, "/api", None).await;
     assert_eq!(json.header("content-encoding"), "gzip");
-    assert!(gunzip(json.bytes())
-        .unwrap()
-        .starts_with(br#"[{"ok":true}"#));
+    assert!(
+        gunzip(json.bytes())
+            .unwrap()
+            .starts_with(br#"[{"ok":true}"#)
+    );
 }
 
 /// The wrong order, kept as a test so that the documented order has a reason:

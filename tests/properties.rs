@@ -9,7 +9,7 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use proptest::prelude::*;
 use support::{parse_content_range, parse_multipart};
-use tower::{service_fn, ServiceExt};
+use tower::{ServiceExt, service_fn};
 use tower_range_serve::{FileResponse, RangeServe};
 
 /// What one request got: status, the headers that matter, and the body.

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use http::{Request, Response, StatusCode};
-use support::{content, parse_content_range, parse_multipart, request, send, serve, Fetched};
-use tower::{service_fn, Layer};
+use support::{Fetched, content, parse_content_range, parse_multipart, request, send, serve};
+use tower::{Layer, service_fn};
 use tower_range_serve::{FileResponse, RangeBody, RangeServeLayer, ServeDir};
 
 const LEN: usize = 10_000;

@@ -8,7 +8,7 @@ use std::fmt;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -239,7 +239,7 @@ impl Reader {
                         "source returned {} bytes where {expected} were asked",
                         chunk.len()
                     ),
-                ))))
+                ))));
             }
             Err(e) => return Poll::Ready(Some(Err(e))),
         };
@@ -334,8 +334,8 @@ impl fmt::Debug for RangeBody {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use http_body_util::BodyExt;
 

@@ -1,7 +1,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use http::{Response, StatusCode};
 use tokio::task::JoinHandle;

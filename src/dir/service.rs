@@ -8,8 +8,8 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use tower_service::Service;
 
-use super::path::relative_path;
 use super::ResponseFuture;
+use super::path::relative_path;
 use crate::body::RangeBody;
 use crate::response::FileResponse;
 

@@ -59,8 +59,8 @@ pub use self::shutdown::Shutdown;
 pub(crate) use self::tracker::Tracker;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;

@@ -1,11 +1,11 @@
 //! [`Shutdown`]: refuse new downloads, let running ones finish within a grace
 //! period, then cut them.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 /// A handle to the graceful shutdown of a [`RangeServeLayer`](crate::RangeServeLayer)

@@ -5,8 +5,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::body::RangeBody;
 use crate::BoxError;
+use crate::body::RangeBody;
 
 pin_project! {
     /// The response body of [`RangeServe`](super::RangeServe): the inner service's

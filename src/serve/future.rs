@@ -1,14 +1,14 @@
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::SystemTime;
 
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 
+use super::ResponseBody;
 use super::layer::Config;
 use super::respond::{respond, too_many_streams, unavailable};
-use super::ResponseBody;
 use crate::body::RangeBody;
 use crate::conditions::{Conditions, Validators};
 use crate::decision::decide;

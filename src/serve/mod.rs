@@ -8,5 +8,5 @@ mod service;
 
 pub use self::body::ResponseBody;
 pub use self::future::ResponseFuture;
-pub use self::layer::{RangeServeLayer, DEFAULT_MAX_RANGES};
+pub use self::layer::{DEFAULT_MAX_RANGES, RangeServeLayer};
 pub use self::service::RangeServe;

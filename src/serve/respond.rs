@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::StatusCode;
 use http::header::{self, HeaderValue};
 use http::response::Parts;
-use http::StatusCode;
 
-use crate::body::multipart::Multipart;
 use crate::body::RangeBody;
+use crate::body::multipart::Multipart;
 use crate::decision::Decision;
 use crate::source::RangeSource;
 

@@ -8,9 +8,9 @@ use tower_service::Service;
 use super::future::Captured;
 use super::layer::Config;
 use super::{ResponseBody, ResponseFuture};
+use crate::BoxError;
 use crate::conditions::Conditions;
 use crate::lifecycle::{IdleSignal, RequestInfo};
-use crate::BoxError;
 
 /// Middleware that answers range and conditional requests for file-backed responses.
 ///

@@ -94,7 +94,7 @@ impl FileSource {
     /// `None` if that cannot be done without waiting for the disk.
     #[cfg(target_os = "linux")]
     fn read_cached(&self, offset: u64, len: usize) -> Option<io::Result<Bytes>> {
-        use rustix::io::{preadv2, Errno, ReadWriteFlags};
+        use rustix::io::{Errno, ReadWriteFlags, preadv2};
         let mut buf = BytesMut::zeroed(len);
         let read = preadv2(
             &self.file,
@@ -121,7 +121,7 @@ impl FileSource {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "file is shorter than when it was opened",
-                    ))
+                    ));
                 }
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -129,24 +129,32 @@ mod tests {
         let _second = clients
             .admit("a".into(), Bandwidth::UNLIMITED, Some(2))
             .unwrap();
-        assert!(clients
-            .admit("a".into(), Bandwidth::UNLIMITED, Some(2))
-            .is_err());
-        assert!(clients
-            .admit("b".into(), Bandwidth::UNLIMITED, Some(2))
-            .is_ok());
+        assert!(
+            clients
+                .admit("a".into(), Bandwidth::UNLIMITED, Some(2))
+                .is_err()
+        );
+        assert!(
+            clients
+                .admit("b".into(), Bandwidth::UNLIMITED, Some(2))
+                .is_ok()
+        );
         drop(first);
-        assert!(clients
-            .admit("a".into(), Bandwidth::UNLIMITED, Some(2))
-            .is_ok());
+        assert!(
+            clients
+                .admit("a".into(), Bandwidth::UNLIMITED, Some(2))
+                .is_ok()
+        );
     }
 
     #[test]
     fn a_refused_first_stream_leaves_no_entry() {
         let clients = Arc::new(Clients::default());
-        assert!(clients
-            .admit("a".into(), Bandwidth::UNLIMITED, Some(0))
-            .is_err());
+        assert!(
+            clients
+                .admit("a".into(), Bandwidth::UNLIMITED, Some(0))
+                .is_err()
+        );
         assert_eq!(clients.len(), 0);
     }
 

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use super::settings::State;
 use super::Bandwidth;
+use super::settings::State;
 
 /// A handle to the shared limits of a [`RangeServeLayer`](crate::RangeServeLayer)
 /// and every service made from it (or from its clones).
