@@ -13,6 +13,7 @@ exec </dev/null
 RUN_SECONDS=${SECONDS_PER_RUN:-8}
 RUNS=${RUNS:-3}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-throttle.XXXXXX")
+chmod 755 "$WORK"
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -53,6 +54,7 @@ start_nginx() {
     local port=$1 rate=$2
     mkdir -p "$WORK/nginx-$port"
     cat >"$WORK/nginx-$port/nginx.conf" <<CONF
+user root;
 worker_processes 1;
 pid $WORK/nginx-$port/nginx.pid;
 error_log $WORK/nginx-$port/error.log;

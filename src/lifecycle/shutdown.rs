@@ -2,7 +2,7 @@
 //! period, then cut them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
@@ -46,6 +46,8 @@ pub struct Shutdown {
 #[derive(Debug)]
 pub(crate) struct State {
     deadline: watch::Sender<Option<Instant>>,
+    /// Whether `deadline` is set: what every chunk checks, cheaply.
+    begun: AtomicBool,
     active: AtomicUsize,
     cut: AtomicUsize,
     drained: Notify,
@@ -55,6 +57,7 @@ impl Default for State {
     fn default() -> Self {
         Self {
             deadline: watch::Sender::new(None),
+            begun: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             cut: AtomicUsize::new(0),
             drained: Notify::new(),
@@ -76,6 +79,7 @@ impl Shutdown {
                     true
                 }
             });
+        self.state.begun.store(true, Ordering::SeqCst);
     }
 
     /// Whether [`begin`](Self::begin) was called.
@@ -115,7 +119,7 @@ impl State {
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
-        self.deadline.borrow().is_some()
+        self.begun.load(Ordering::SeqCst)
     }
 
     /// Resolves when running downloads must end.
@@ -142,6 +146,10 @@ pub(crate) struct Ticket {
 }
 
 impl Ticket {
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.state.is_shutting_down()
+    }
+
     pub(crate) fn mark_cut(&self) {
         self.state.cut.fetch_add(1, Ordering::SeqCst);
     }

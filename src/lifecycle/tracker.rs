@@ -67,8 +67,16 @@ impl Tracker {
     }
 
     /// Whether the download must end now: the shutdown's grace period is over.
-    /// Registers for a wake-up at that moment.
+    ///
+    /// Until a shutdown begins this is one atomic load per chunk. After, the
+    /// deadline is registered for a wake-up at the body's next poll, which comes
+    /// within a chunk's time (a tenth of a second of a throttled rate, much less
+    /// unthrottled); a body that is not polled at all is a stalled client's,
+    /// which only its connection can end (see `IdleTimeout`).
     pub(crate) fn poll_cut(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        if !self.ticket.is_shutting_down() {
+            return None;
+        }
         self.cut_off.as_mut().poll(cx).is_ready().then(|| {
             self.ticket.mark_cut();
             self.end(Outcome::Shutdown);
