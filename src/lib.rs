@@ -65,6 +65,45 @@
 //! `POST` is sent whole. A file-backed response with another status than 200 (say a
 //! custom 404 page) is sent as it is.
 //!
+//! # Bandwidth
+//!
+//! Each response can have its own rate (after an unthrottled start), all responses
+//! of one client can share a rate fairly, and a layer can cap its total; a policy
+//! function picks them per request and a handler can override a response's own
+//! rate. Limits can change while streams run, clients can be capped in concurrent
+//! streams (429), and a client that stops reading never slows the others. See
+//! [`throttle`] for the semantics, precedence, bursts and precision.
+//!
+//! ```
+//! use tower_range_serve::{Bandwidth, RangeServeLayer};
+//!
+//! let layer = RangeServeLayer::new()
+//!     .rate(Bandwidth::mib(8))          // each download
+//!     .rate_after(4 << 20)              // after 4 MiB at full speed
+//!     .client_rate(Bandwidth::mib(16))  // all downloads of one client
+//!     .max_streams_per_client(8)        // a 9th gets 429
+//!     .total_rate(Bandwidth::mib(500)); // everything together
+//! # let _ = layer;
+//! ```
+//!
+//! # Lifecycle
+//!
+//! A download that loses its client stops reading at once and releases its file
+//! and its share of every limit. [`lifecycle::Shutdown`] refuses new downloads
+//! (503), lets running ones finish within a grace period, then cuts them.
+//! [`lifecycle::Observer`] hears each download's start, progress and end. A file
+//! that changes while it is sent ends its download with an error instead of mixing
+//! versions, and [`lifecycle::IdleTimeout`] disconnects clients that accept no
+//! byte for too long. See [`lifecycle`].
+//!
+//! # Examples
+//!
+//! Runnable with `cargo run --example NAME`, each tested in `tests/`:
+//! `serve` (the demo download server with every flag), `axum` (per-route policy:
+//! a free tier per IP, a premium tier per user behind a bearer token, JSON passed
+//! through), `hyper` (the smallest server, no framework), `tonic` (gRPC and
+//! downloads on one port).
+//!
 //! # With other middleware
 //!
 //! - **Compression** goes *outside* the layer (`.layer(RangeServeLayer::new())`
