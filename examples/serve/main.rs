@@ -91,10 +91,18 @@ struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     idle_timeout: f64,
 
-    /// Most bytes hyper buffers per HTTP/1 connection: bounds the memory of
-    /// stalled clients (at least 8KiB).
-    #[arg(long, value_name = "BYTES", default_value = "256KiB", value_parser = bytes)]
+    /// Most bytes hyper buffers per HTTP/1 connection (at least 8KiB). With the
+    /// chunk size, bounds the server memory a client that stops reading holds:
+    /// about this plus two chunks.
+    #[arg(long, value_name = "BYTES", default_value = "8KiB", value_parser = bytes)]
     max_buf_size: u64,
+
+    /// Kernel send buffer of each connection (SO_SNDBUF; 0 = the system's
+    /// autotuning). Bounds the kernel memory a stalled client holds: on loopback
+    /// an autotuned buffer grows to megabytes, and a few thousand stalled clients
+    /// exhaust the kernel's TCP memory for everyone.
+    #[arg(long, value_name = "BYTES", default_value = "512KiB", value_parser = bytes)]
+    send_buffer: u64,
 
     /// Seconds between progress reports of running downloads (0 = none).
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
@@ -169,6 +177,12 @@ async fn main() -> ExitCode {
             },
             () = &mut stop => break,
         };
+        if args.send_buffer > 0 {
+            let size = usize::try_from(args.send_buffer).unwrap_or(usize::MAX);
+            if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(size) {
+                eprintln!("cannot set the send buffer: {e}");
+            }
+        }
         // Each request learns its peer (the client key of per-client limits) and
         // its connection's idle signal (so observers can tell idle timeouts).
         let stream = IdleTimeout::new(stream, idle_timeout);
