@@ -136,8 +136,10 @@ def panel(x0, y0, metric, series):
             f"<title>{human_size(size)}: median {fmt(median)} {escape(unit)}, "
             f"{fmt(low)}–{fmt(high)} over {n} runs</title></circle>"
         )
+        last = size == sizes[-1]
         out.append(
-            f'<text x="{x + 6:.1f}" y="{py(median) - 6:.1f}" font-size="10">{fmt(median)}</text>'
+            f'<text x="{x + (-6 if last else 6):.1f}" y="{py(median) - 6:.1f}" font-size="10" '
+            f'text-anchor="{"end" if last else "start"}">{fmt(median)}</text>'
         )
     return out
 
