@@ -117,7 +117,7 @@ if [[ $SKIP_BUILD != 1 ]]; then
 fi
 cp "$repo/target/release/examples/bench_server" "$work/bench_server"
 revision=$(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(cd "$repo" && git status --porcelain 2>/dev/null | grep -c . || true)
+dirty=$(git -C "$repo" status --porcelain 2>/dev/null | grep -c .) || true
 
 # --- files ---------------------------------------------------------------------
 
@@ -241,8 +241,8 @@ restart() { # name
 # Busy ticks of the whole machine (user, nice, system, irq, steal; not softirq,
 # where the kernel accounts loopback traffic of the processes measured).
 machine_busy_ticks() {
-    local _cpu user nice system idle iowait irq softirq steal
-    read -r _cpu user nice system idle iowait irq softirq steal _ </proc/stat
+    local user nice system irq steal
+    read -r _ user nice system _ _ irq _ steal _ </proc/stat
     echo $((user + nice + system + irq + steal))
 }
 
@@ -277,10 +277,10 @@ cpu_ticks() {
 # (up to 4 attempts): the machine is shared, and a build elsewhere would skew it.
 # The command's stdout is in $work/cmd.out.
 guarded() { # server command...
-    local s=$1 attempt t0 t1 b0 b1 c0 c1 client
+    local s=$1 t0 t1 b0 b1 c0 c1 client
     shift
     local TIMEFORMAT='%3U %3S'
-    for attempt in 1 2 3 4; do
+    for _ in 1 2 3 4; do
         wait_quiet
         # shellcheck disable=SC2086 # pid lists
         c0=$(cpu_ticks ${pids_of[$s]})
@@ -442,26 +442,26 @@ wrk64() { # scenario server
 }
 
 scenario_single() {
-    local run s
+    local s
     log "single stream: $RUNS interleaved GETs of 1 GiB per server"
     for s in "${servers[@]}"; do curl -s -o /dev/null "http://${addr_of[$s]}/big.bin"; done # warm-up
-    for run in $(seq "$RUNS"); do
+    for _ in $(seq "$RUNS"); do
         for s in "${servers[@]}"; do single_get single "$s"; done
     done
 }
 
 scenario_wrk64() {
-    local run s
+    local s
     log "64 connections × 1 MiB file: $WRK_RUNS interleaved wrk runs of $WRK_DURATION per server"
-    for run in $(seq "$WRK_RUNS"); do
+    for _ in $(seq "$WRK_RUNS"); do
         for s in "${servers[@]}"; do wrk64 wrk64 "$s"; done
     done
 }
 
 scenario_ranges() {
-    local run s requests duration bytes p50 p99 errors
+    local s requests duration bytes p50 p99 errors
     log "random 64 KiB ranges over one connection: $WRK_RUNS interleaved wrk runs of $WRK_DURATION per server"
-    for run in $(seq "$WRK_RUNS"); do
+    for _ in $(seq "$WRK_RUNS"); do
         for s in "${servers[@]}"; do
             BENCH_FILE_SIZE=$BIG_SIZE guarded "$s" wrk -t1 -c1 -d"$WRK_DURATION" --latency \
                 -s "$work/ranges.lua" "http://${addr_of[$s]}/big.bin"
@@ -496,9 +496,9 @@ many_downloads() { # url
 }
 
 scenario_many() {
-    local run s kib
+    local s kib
     log "$MANY concurrent downloads of 1 GiB: $MANY_RUNS interleaved rounds per server, each on a fresh server"
-    for run in $(seq "$MANY_RUNS"); do
+    for _ in $(seq "$MANY_RUNS"); do
         for s in "${servers[@]}"; do
             restart "$s"
             # shellcheck disable=SC2086
@@ -519,10 +519,10 @@ scenario_many() {
 }
 
 scenario_ttfb() {
-    local run s range code size ttfb
+    local s range code size ttfb
     log "time to first byte, 50 GiB sparse file: $TTFB_RUNS interleaved requests per server and range"
     wait_quiet
-    for run in $(seq "$TTFB_RUNS"); do
+    for _ in $(seq "$TTFB_RUNS"); do
         for s in "${servers[@]}"; do
             for range in 0-99 -100; do
                 read -r code size ttfb < <(curl -s -o /dev/null -H "Range: bytes=$range" \
@@ -536,7 +536,7 @@ scenario_ttfb() {
 }
 
 scenario_chunks() {
-    local run c s
+    local c s
     local -a names=()
     log "chunk sizes of ours: $CHUNK_SIZES"
     for c in $CHUNK_SIZES; do
@@ -545,10 +545,10 @@ scenario_chunks() {
         names+=("$s")
         curl -s -o /dev/null "http://${addr_of[$s]}/big.bin" # warm-up
     done
-    for run in $(seq "$RUNS"); do
+    for _ in $(seq "$RUNS"); do
         for s in "${names[@]}"; do single_get chunks "$s"; done
     done
-    for run in $(seq "$WRK_RUNS"); do
+    for _ in $(seq "$WRK_RUNS"); do
         for s in "${names[@]}"; do wrk64 chunks-wrk64 "$s"; done
     done
     for s in "${names[@]}"; do kill "${pids_of[$s]}"; done
