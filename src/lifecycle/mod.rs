@@ -125,13 +125,7 @@ impl Settings {
             };
             (observer, download, self.progress_interval)
         });
-        Tracker::new(
-            self.shutdown.enter(),
-            self.shutdown.cut_off(),
-            observer,
-            request.idle,
-            total,
-        )
+        Tracker::new(self.shutdown.enter(), observer, request.idle, total)
     }
 }
 

@@ -150,6 +150,11 @@ impl Ticket {
         self.state.is_shutting_down()
     }
 
+    /// Resolves when running downloads must end.
+    pub(crate) fn cut_off(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.state.cut_off()
+    }
+
     pub(crate) fn mark_cut(&self) {
         self.state.cut.fetch_add(1, Ordering::SeqCst);
     }

@@ -17,7 +17,8 @@ use super::shutdown::Ticket;
 /// it to the observer.
 pub(crate) struct Tracker {
     ticket: Ticket,
-    cut_off: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// Resolves at the shutdown deadline; made once a shutdown has begun.
+    cut_off: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     report: Option<Report>,
     idle: Option<IdleSignal>,
     sent: u64,
@@ -39,7 +40,6 @@ struct Report {
 impl Tracker {
     pub(crate) fn new(
         ticket: Ticket,
-        cut_off: impl Future<Output = ()> + Send + 'static,
         observer: Option<(Arc<dyn Observer>, Download, Duration)>,
         idle: Option<IdleSignal>,
         total: u64,
@@ -57,7 +57,7 @@ impl Tracker {
         });
         Self {
             ticket,
-            cut_off: Box::pin(cut_off),
+            cut_off: None,
             report,
             idle,
             sent: 0,
@@ -77,7 +77,11 @@ impl Tracker {
         if !self.ticket.is_shutting_down() {
             return None;
         }
-        self.cut_off.as_mut().poll(cx).is_ready().then(|| {
+        let ticket = &self.ticket;
+        let cut_off = self
+            .cut_off
+            .get_or_insert_with(|| Box::pin(ticket.cut_off()));
+        cut_off.as_mut().poll(cx).is_ready().then(|| {
             self.ticket.mark_cut();
             self.end(Outcome::Shutdown);
             io::Error::new(

@@ -11,8 +11,8 @@ use super::Bandwidth;
 
 /// A bandwidth shared by every response that uses it (one client, or a whole layer).
 ///
-/// Tokens are bytes. The limiter is fair (waiters are served in order), refills in
-/// small steps (see [`limiter_for`]) and holds at most 100 ms of budget, which bounds the
+/// Tokens are bytes. The limiter is fair (waiters are served in order), refills every
+/// 100 ms (see [`limiter_for`]) and holds at most 100 ms of budget, which bounds the
 /// burst after an idle period.
 #[derive(Debug)]
 pub(crate) struct SharedLimit {
