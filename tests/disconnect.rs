@@ -9,7 +9,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::{Layer, ServiceExt};
-use tower_range_serve::{RangeServeLayer, ServeDir};
+use tower_range_serve::{Bandwidth, RangeServeLayer, ServeDir};
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
@@ -25,10 +25,13 @@ fn alive_tasks() -> usize {
 async fn a_thousand_aborted_downloads_leave_no_descriptor_task_or_client_state() {
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("big.bin"), vec![7u8; 16 << 20]).unwrap();
-    // Clients are counted (and their state must go with their last stream).
-    // Shared rate limits are left out: under this many aborted streams a shared
-    // limiter has been seen to stall intermittently, an open bug (see CHANGELOG).
-    let layer = RangeServeLayer::new().max_streams_per_client(10_000);
+    // Clients are counted and share limits (their state must go with their last
+    // stream, and streams dropped while waiting for their turn must not stall
+    // the others).
+    let layer = RangeServeLayer::new()
+        .max_streams_per_client(10_000)
+        .client_rate(Bandwidth::mib(256))
+        .total_rate(Bandwidth::mib(1024));
     let control = layer.bandwidth_control();
     let shutdown = layer.shutdown_handle();
     let service = layer.layer(ServeDir::new(root.path()));

@@ -383,6 +383,64 @@ async fn a_dropped_stream_gives_its_share_back_at_once() {
     assert!(gained >= rate as f64 * 4.0 * 0.97, "{gained}");
 }
 
+/// Streams that go away while waiting for their turn must not take the limit's
+/// hand-off with them (a leaky-bucket waiter dropped just after it was handed the
+/// core stalls every other waiter; see `src/throttle/turns.rs`).
+#[tokio::test(start_paused = true)]
+async fn dropped_streams_never_stall_their_sharers() {
+    let rate = 64 * KIB;
+    let layer = RangeServeLayer::new().client_rate(Bandwidth::new(rate));
+    let start = Instant::now();
+    let received = Arc::new(AtomicU64::new(0));
+    let mut kept = Vec::new();
+    let mut dropped = Vec::new();
+    for i in 0..48u64 {
+        let mut body = get(&layer, &format!("/{}", 32 * KIB), "10.0.0.1")
+            .await
+            .into_body();
+        let received = received.clone();
+        // Two in three streams leave after their first few frames, at staggered
+        // moments; the others read to the end.
+        let frames = (i % 3 != 0).then_some(1 + i % 5);
+        let task = tokio::spawn(async move {
+            let mut seen = 0;
+            while frames.is_none_or(|frames| seen < frames) {
+                let Some(frame) = body.frame().await else {
+                    break;
+                };
+                let len = frame.unwrap().into_data().unwrap().len() as u64;
+                received.fetch_add(len, Ordering::SeqCst);
+                seen += 1;
+            }
+            seen
+        });
+        match frames {
+            Some(_) => dropped.push(task),
+            None => kept.push(task),
+        }
+    }
+    for task in dropped {
+        task.await.unwrap();
+    }
+    let finished = tokio::time::timeout(Duration::from_secs(60), async {
+        for task in kept {
+            task.await.unwrap();
+        }
+    })
+    .await;
+    assert!(finished.is_ok(), "the kept streams stalled");
+    // Every byte went at the client's rate: nothing was lost to the streams that
+    // left beyond the 100 ms burst and a chunk for each of them.
+    let bytes = received.load(Ordering::SeqCst);
+    assert!(bytes >= 16 * 32 * KIB);
+    let needed = Duration::from_secs_f64(bytes as f64 / rate as f64);
+    assert!(
+        start.elapsed() <= needed + Duration::from_secs(1),
+        "{:?} for {bytes} bytes",
+        start.elapsed()
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn client_state_is_evicted_when_its_streams_end() {
     let layer = RangeServeLayer::new().client_rate(Bandwidth::mib(1));

@@ -85,7 +85,7 @@ pub(crate) struct ClientStream {
 }
 
 impl ClientStream {
-    pub(crate) fn limit(&self) -> &SharedLimit {
+    pub(crate) fn limit(&self) -> &Arc<SharedLimit> {
         self.active.limit()
     }
 }

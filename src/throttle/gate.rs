@@ -2,13 +2,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-
-use tokio::task::JoinHandle;
 
 use super::clients::ClientStream;
 use super::pacer::Pacer;
-use super::shared::Active;
+use super::shared::{Active, SharedLimit};
+use super::turns::Turn;
 
 /// The smallest chunk a throttled response reads and sends.
 pub(crate) const MIN_CHUNK: usize = 512;
@@ -16,12 +16,11 @@ pub(crate) const MIN_CHUNK: usize = 512;
 /// Every limit that applies to one response: its own rate (after an unthrottled
 /// start), its client's shared limit and the layer's total.
 ///
-/// Shared limits are leaky-bucket limiters. A waiting acquisition may become the
-/// limiter's *core*, which refills the bucket for every waiter; it must keep being
-/// polled even when this response's consumer stops polling the body (a full
-/// socket, a stalled client). So shared acquisitions run in a spawned task per
-/// chunk, started one chunk ahead, and the body only waits for that task. A body
-/// dropped mid-wait aborts the task, which hands the tokens it had gathered back.
+/// Shared limits hand out turns (see [`super::turns`]): the next chunk is asked
+/// for one chunk ahead, and the limits' keepers grant it whether or not this
+/// response's consumer is polling the body (a full socket, a stalled client), so
+/// nobody else waits for it. A body dropped mid-wait drops its turn, which the
+/// keepers then skip.
 #[derive(Debug)]
 pub(crate) struct Throttle {
     pacer: Option<Pacer>,
@@ -36,7 +35,7 @@ pub(crate) struct Throttle {
 enum Permit {
     /// Nothing acquired for the next chunk yet.
     None,
-    Acquiring(JoinHandle<()>),
+    Waiting(Turn),
     /// The shared limits granted the next chunk.
     Granted,
 }
@@ -76,7 +75,7 @@ impl Throttle {
         }
     }
 
-    fn shared(&self) -> impl Iterator<Item = &super::shared::SharedLimit> {
+    fn shared(&self) -> impl Iterator<Item = &Arc<SharedLimit>> {
         let client = self.client.as_ref().map(ClientStream::limit);
         let total = self.total.as_ref().map(Active::limit);
         client.into_iter().chain(total)
@@ -87,24 +86,22 @@ impl Throttle {
         if !matches!(self.permit, Permit::None) {
             return;
         }
-        let limiters: Vec<_> = self.shared().filter_map(|limit| limit.limiter()).collect();
-        let runtime = tokio::runtime::Handle::try_current();
-        self.permit = match (limiters.is_empty(), runtime) {
-            (false, Ok(runtime)) => Permit::Acquiring(runtime.spawn(async move {
-                for limiter in limiters {
-                    limiter.acquire_owned(len).await;
-                }
-            })),
-            _ => Permit::Granted,
+        let limits: Vec<_> = self
+            .shared()
+            .filter(|limit| limit.rate().limit().is_some())
+            .cloned()
+            .collect();
+        self.permit = match limits.is_empty() {
+            true => Permit::Granted,
+            false => Permit::Waiting(Turn::request(limits, len)),
         };
     }
 
     /// Ready when a chunk of `len` bytes may be sent; it is then counted as sent.
     pub(crate) fn poll_send(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<()> {
         self.reserve(len);
-        if let Permit::Acquiring(task) = &mut self.permit {
-            // An aborted or failed task cannot hold the stream back.
-            let _ = ready!(Pin::new(task).poll(cx));
+        if let Permit::Waiting(turn) = &mut self.permit {
+            ready!(Pin::new(turn).poll(cx));
             self.permit = Permit::Granted;
         }
         let len = len as u64;
@@ -118,13 +115,5 @@ impl Throttle {
         self.unpaced -= len - paced;
         self.permit = Permit::None;
         Poll::Ready(())
-    }
-}
-
-impl Drop for Throttle {
-    fn drop(&mut self) {
-        if let Permit::Acquiring(task) = &self.permit {
-            task.abort();
-        }
     }
 }

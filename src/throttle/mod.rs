@@ -15,9 +15,10 @@
 //! - **the total rate** ([`total_rate`](crate::RangeServeLayer::total_rate)) of all
 //!   responses of the layer (and its clones) together.
 //!
-//! Shared limits are fair [`leaky-bucket`](https://docs.rs/leaky-bucket) limiters
-//! counting bytes. Sharers take turns chunk by chunk, and every chunk is a tenth
-//! of a second of the sharer's part of the rate, so turns are equal and short.
+//! Shared limits are [`leaky-bucket`](https://docs.rs/leaky-bucket) limiters
+//! counting bytes. Sharers take turns chunk by chunk, first come, first served,
+//! and every chunk is a tenth of a second of the sharer's part of the rate, so
+//! turns are equal and short.
 //!
 //! # Precedence
 //!
@@ -41,12 +42,15 @@
 //!
 //! # Slow consumers and dropped streams
 //!
-//! A client that stops reading never slows the others sharing its limits: shared
-//! acquisitions run in small spawned tasks that the runtime keeps polling (a
-//! leaky-bucket waiter may be the one refilling the bucket for everyone), and a
-//! response waits at most for its own next chunk. A response that ends or is
-//! dropped gives its place up at once; a chunk's worth of tokens is the most it
-//! can take with it.
+//! A client that stops reading never slows the others sharing its limits. Each
+//! shared limit has one task, its turn keeper, which alone acquires from the
+//! leaky-bucket limiter and grants chunks to the streams first come, first
+//! served; a stream asks for its next chunk one chunk ahead and waits only for
+//! its own grant, whether or not its consumer is polling (a leaky-bucket waiter
+//! may be the one refilling the bucket for everyone, so no stream's consumer may
+//! hold that role). A response that ends or is dropped gives its place up at
+//! once: the keeper stops acquiring for it and the tokens gathered so far go back
+//! to the bucket.
 //!
 //! # Admission
 //!
@@ -69,6 +73,7 @@ mod pacer;
 mod policy;
 mod settings;
 mod shared;
+mod turns;
 
 pub use self::bandwidth::{Bandwidth, ParseBandwidthError};
 pub use self::control::BandwidthControl;

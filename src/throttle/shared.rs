@@ -2,24 +2,28 @@
 //! rate limiter whose rate can be changed while streams run.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use leaky_bucket::RateLimiter;
 
 use super::Bandwidth;
+use super::turns::{self, Queue, Request};
 
 /// A bandwidth shared by every response that uses it (one client, or a whole layer).
 ///
-/// Tokens are bytes. The limiter is fair (waiters are served in order), refills every
-/// 100 ms (see [`limiter_for`]) and holds at most 100 ms of budget, which bounds the
-/// burst after an idle period.
+/// Tokens are bytes. The limiter refills every 100 ms (see [`limiter_for`]) and
+/// holds at most 100 ms of budget, which bounds the burst after an idle period.
+/// Only the limit's turn keeper acquires from it (see [`turns`]); streams queue
+/// at the keeper, first come, first served.
 #[derive(Debug)]
 pub(crate) struct SharedLimit {
     limiter: RwLock<Option<Arc<RateLimiter>>>,
     rate: AtomicU64,
     /// Streams currently drawing from this limit.
     active: AtomicUsize,
+    /// The keeper's queue, started on first use.
+    queue: Mutex<Option<Queue>>,
 }
 
 impl SharedLimit {
@@ -28,7 +32,30 @@ impl SharedLimit {
             limiter: RwLock::new(rate.limit().map(|rate| Arc::new(limiter_for(rate)))),
             rate: AtomicU64::new(rate.bytes_per_second()),
             active: AtomicUsize::new(0),
+            queue: Mutex::new(None),
         }
+    }
+
+    /// Queues `request` at this limit's keeper, starting the keeper if there is
+    /// none (or its runtime is gone). Gives the request back when this limit lets
+    /// everything through: unlimited, or no runtime to keep turns on.
+    pub(crate) fn enqueue(self: &Arc<Self>, request: Request) -> Result<(), Request> {
+        if self.rate().limit().is_none() {
+            return Err(request);
+        }
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let request = match queue.as_ref() {
+            Some(keeper) => match keeper.send(request) {
+                Ok(()) => return Ok(()),
+                Err(closed) => closed.0,
+            },
+            None => request,
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Err(request);
+        };
+        let keeper = queue.insert(turns::spawn_keeper(self, &runtime));
+        keeper.send(request).map_err(|returned| returned.0)
     }
 
     pub(crate) fn rate(&self) -> Bandwidth {
@@ -73,7 +100,7 @@ impl SharedLimit {
 pub(crate) struct Active(Arc<SharedLimit>);
 
 impl Active {
-    pub(crate) fn limit(&self) -> &SharedLimit {
+    pub(crate) fn limit(&self) -> &Arc<SharedLimit> {
         &self.0
     }
 }
