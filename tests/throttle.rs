@@ -383,9 +383,12 @@ async fn a_dropped_stream_gives_its_share_back_at_once() {
     assert!(gained >= rate as f64 * 4.0 * 0.97, "{gained}");
 }
 
-/// Streams that go away while waiting for their turn must not take the limit's
-/// hand-off with them (a leaky-bucket waiter dropped just after it was handed the
-/// core stalls every other waiter; see `src/throttle/turns.rs`).
+/// Streams that go away while waiting for their turn must not stall the streams
+/// still sharing their limit, nor cost them more than the documented bound. (The
+/// leaky-bucket hand-off race described in `src/throttle/turns.rs` is timing
+/// dependent and does not show on this single-threaded paused runtime; the
+/// network test `tests/disconnect.rs` is the one that caught it. The exact cost
+/// of a dropped turn is proved in `turns::tests`.)
 #[tokio::test(start_paused = true)]
 async fn dropped_streams_never_stall_their_sharers() {
     let rate = 64 * KIB;

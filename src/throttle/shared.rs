@@ -111,7 +111,9 @@ impl Drop for Active {
     }
 }
 
-/// A fair limiter of `rate` bytes per second.
+/// The limiter of a shared limit: `rate` bytes per second. Only its keeper
+/// acquires from it, so waiting order is the keeper's; `fair(true)` is kept
+/// because it also keeps leaky-bucket off its lock-free fast path.
 ///
 /// leaky-bucket refills `refill` tokens every whole number of milliseconds, and
 /// starts each period anew from the moment its core wakes up. A core woken late
