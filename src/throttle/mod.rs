@@ -66,6 +66,8 @@
 //! seen.
 
 mod bandwidth;
+#[cfg(feature = "redis")]
+mod cluster;
 mod clients;
 mod control;
 mod gate;
@@ -73,9 +75,12 @@ mod pacer;
 mod policy;
 mod settings;
 mod shared;
+mod store;
 mod turns;
 
 pub use self::bandwidth::{Bandwidth, ParseBandwidthError};
+#[cfg(feature = "redis")]
+pub use self::cluster::{Fallback, RedisLimits};
 pub use self::control::BandwidthControl;
 pub use self::policy::{ClientKey, Policy};
 
