@@ -67,7 +67,9 @@ impl RedisServer {
             line.clear();
             let read = log.read_line(&mut line).unwrap();
             assert!(read > 0, "redis-server exited before it was ready");
-            if line.contains("Ready to accept connections") {
+            // "Ready to accept connections" (TCP) or "The server is now ready to
+            // accept connections at <socket>" (Unix socket only).
+            if line.to_ascii_lowercase().contains("ready to accept connections") {
                 break;
             }
         }
