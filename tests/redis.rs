@@ -120,10 +120,7 @@ fn one_client_through_two_replicas_gets_its_rate_in_total() {
         streams: 4,
         len: 128 * KIB as usize,
     }];
-    let (took, bytes) = run_replicas(vec![
-        (replica(), downloads.clone()),
-        (replica(), downloads),
-    ]);
+    let (took, bytes) = run_replicas(vec![(replica(), downloads.clone()), (replica(), downloads)]);
     assert_eq!(bytes, 1024 * KIB);
     // Two seconds at the client's rate; a replica each at the full rate would
     // take one.

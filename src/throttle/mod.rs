@@ -66,9 +66,9 @@
 //! seen.
 
 mod bandwidth;
+mod clients;
 #[cfg(feature = "redis")]
 mod cluster;
-mod clients;
 mod control;
 mod gate;
 mod pacer;

@@ -11,6 +11,9 @@ use super::Bandwidth;
 use super::store::Store;
 use super::turns::{self, Queue, Request};
 
+/// The store sharing a limit's budget, and the limit's key in it.
+pub(crate) type SharedBy = (Arc<dyn Store>, Arc<str>);
+
 /// A bandwidth shared by every response that uses it (one client, or a whole layer).
 ///
 /// Tokens are bytes. The limiter refills every 100 ms (see [`limiter_for`]) and
@@ -26,7 +29,7 @@ pub(crate) struct SharedLimit {
     /// The keeper's queue, started on first use.
     queue: Mutex<Option<Queue>>,
     /// Where the budget lives when several servers share it, and under which key.
-    store: RwLock<Option<(Arc<dyn Store>, Arc<str>)>>,
+    store: RwLock<Option<SharedBy>>,
 }
 
 impl SharedLimit {
@@ -47,7 +50,7 @@ impl SharedLimit {
     }
 
     /// The store sharing this limit's budget, if any, and the key in it.
-    pub(crate) fn store(&self) -> Option<(Arc<dyn Store>, Arc<str>)> {
+    pub(crate) fn store(&self) -> Option<SharedBy> {
         self.store.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 

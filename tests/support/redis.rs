@@ -25,7 +25,9 @@ impl RedisServer {
                 std::env::var_os("CI").is_none(),
                 "{test}: redis-server is not installed (CI installs it in .ci/run)"
             );
-            eprintln!("{test}: SKIPPED, redis-server is not installed (apt-get install redis-server)");
+            eprintln!(
+                "{test}: SKIPPED, redis-server is not installed (apt-get install redis-server)"
+            );
             return None;
         }
         let mut server = Self {
@@ -69,7 +71,10 @@ impl RedisServer {
             assert!(read > 0, "redis-server exited before it was ready");
             // "Ready to accept connections" (TCP) or "The server is now ready to
             // accept connections at <socket>" (Unix socket only).
-            if line.to_ascii_lowercase().contains("ready to accept connections") {
+            if line
+                .to_ascii_lowercase()
+                .contains("ready to accept connections")
+            {
                 break;
             }
         }
