@@ -149,6 +149,28 @@ impl RangeServeLayer {
         self
     }
 
+    /// Shares the client and total limits with other servers (replicas behind a
+    /// load balancer) through Redis: every replica draws each client's rate, and
+    /// the total, from one budget. See [`RedisLimits`](crate::throttle::RedisLimits)
+    /// for leases, precision and what happens when Redis fails. The per-response
+    /// [`rate`](Self::rate) stays local. Requires the `redis` feature.
+    ///
+    /// ```
+    /// use tower_range_serve::throttle::RedisLimits;
+    /// use tower_range_serve::{Bandwidth, RangeServeLayer};
+    ///
+    /// let layer = RangeServeLayer::new()
+    ///     .client_rate(Bandwidth::mib(1))
+    ///     .redis(RedisLimits::new("redis://127.0.0.1:6379")?);
+    /// # let _ = layer;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn redis(self, limits: crate::throttle::RedisLimits) -> Self {
+        self.config.bandwidth.state.share(Arc::new(limits));
+        self
+    }
+
     /// How a request's client is found. Defaults to [`ClientKey::peer_ip`], the IP
     /// of a `SocketAddr` request extension. Requests without a key have no client
     /// limit and no stream count: with axum's `into_make_service_with_connect_info`,

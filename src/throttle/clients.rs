@@ -2,9 +2,10 @@
 //! stream left.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::shared::{Active, SharedLimit};
+use super::store::Store;
 use super::{Bandwidth, ClientKey};
 
 /// The clients with at least one running stream.
@@ -17,6 +18,8 @@ use super::{Bandwidth, ClientKey};
 #[derive(Debug, Default)]
 pub(crate) struct Clients {
     entries: Mutex<HashMap<ClientKey, Entry>>,
+    /// Where client budgets live when several servers share them.
+    store: RwLock<Option<Arc<dyn Store>>>,
 }
 
 #[derive(Debug)]
@@ -39,9 +42,12 @@ impl Clients {
         max_streams: Option<usize>,
     ) -> Result<ClientStream, TooManyStreams> {
         let mut entries = self.lock();
-        let entry = entries.entry(key.clone()).or_insert_with(|| Entry {
-            limit: Arc::new(SharedLimit::new(rate)),
-            streams: 0,
+        let entry = entries.entry(key.clone()).or_insert_with(|| {
+            let limit = Arc::new(SharedLimit::new(rate));
+            if let Some(store) = self.store.read().unwrap_or_else(|e| e.into_inner()).clone() {
+                limit.share(store, store_key(&key));
+            }
+            Entry { limit, streams: 0 }
         });
         if max_streams.is_some_and(|max| entry.streams >= max) {
             if entry.streams == 0 {
@@ -66,6 +72,15 @@ impl Clients {
         }
     }
 
+    /// Shares every client's budget through `store` from now on.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn share(&self, store: Arc<dyn Store>) {
+        *self.store.write().unwrap_or_else(|e| e.into_inner()) = Some(store.clone());
+        for (key, entry) in self.lock().iter() {
+            entry.limit.share(store.clone(), store_key(key));
+        }
+    }
+
     /// How many clients have running streams.
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
@@ -74,6 +89,11 @@ impl Clients {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ClientKey, Entry>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The key of a client's budget in a [`Store`].
+fn store_key(key: &ClientKey) -> Arc<str> {
+    format!("client:{key}").into()
 }
 
 /// One admitted stream of a client; dropping it ends the stream's share.

@@ -67,15 +67,20 @@
 
 mod bandwidth;
 mod clients;
+#[cfg(feature = "redis")]
+mod cluster;
 mod control;
 mod gate;
 mod pacer;
 mod policy;
 mod settings;
 mod shared;
+mod store;
 mod turns;
 
 pub use self::bandwidth::{Bandwidth, ParseBandwidthError};
+#[cfg(feature = "redis")]
+pub use self::cluster::{Fallback, RedisLimits};
 pub use self::control::BandwidthControl;
 pub use self::policy::{ClientKey, Policy};
 

@@ -10,6 +10,7 @@ use http::request::Parts;
 use super::clients::{Clients, TooManyStreams};
 use super::gate::Throttle;
 use super::shared::SharedLimit;
+use super::store::Store;
 use super::{Bandwidth, ClientKey, Policy};
 
 pub(crate) type KeyFn = Arc<dyn Fn(&Parts) -> Option<ClientKey> + Send + Sync>;
@@ -42,6 +43,13 @@ pub(crate) struct State {
 impl State {
     pub(crate) fn client_rate(&self) -> Bandwidth {
         Bandwidth::new(self.client_rate.load(Ordering::Relaxed))
+    }
+
+    /// Shares the client and total budgets with other servers through `store`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn share(&self, store: Arc<dyn Store>) {
+        self.total.share(store.clone(), "total".into());
+        self.clients.share(store);
     }
 
     pub(crate) fn set_client_rate(&self, rate: Bandwidth) {

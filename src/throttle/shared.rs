@@ -8,7 +8,11 @@ use std::time::Duration;
 use leaky_bucket::RateLimiter;
 
 use super::Bandwidth;
+use super::store::Store;
 use super::turns::{self, Queue, Request};
+
+/// The store sharing a limit's budget, and the limit's key in it.
+pub(crate) type SharedBy = (Arc<dyn Store>, Arc<str>);
 
 /// A bandwidth shared by every response that uses it (one client, or a whole layer).
 ///
@@ -24,6 +28,8 @@ pub(crate) struct SharedLimit {
     active: AtomicUsize,
     /// The keeper's queue, started on first use.
     queue: Mutex<Option<Queue>>,
+    /// Where the budget lives when several servers share it, and under which key.
+    store: RwLock<Option<SharedBy>>,
 }
 
 impl SharedLimit {
@@ -33,7 +39,19 @@ impl SharedLimit {
             rate: AtomicU64::new(rate.bytes_per_second()),
             active: AtomicUsize::new(0),
             queue: Mutex::new(None),
+            store: RwLock::new(None),
         }
+    }
+
+    /// Shares this limit's budget through `store`, under `key`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn share(&self, store: Arc<dyn Store>, key: Arc<str>) {
+        *self.store.write().unwrap_or_else(|e| e.into_inner()) = Some((store, key));
+    }
+
+    /// The store sharing this limit's budget, if any, and the key in it.
+    pub(crate) fn store(&self) -> Option<SharedBy> {
+        self.store.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Queues `request` at this limit's keeper, starting the keeper if there is
@@ -124,7 +142,7 @@ impl Drop for Active {
 /// the loss to about 1%; a rate too small for that gets a one-second interval
 /// and is then exact. 100 ms is also the bucket's capacity, so a refill never
 /// overflows it.
-fn limiter_for(rate: u64) -> RateLimiter {
+pub(crate) fn limiter_for(rate: u64) -> RateLimiter {
     let (interval_ms, refill) = (100..=1000u64)
         .map(|ms| (ms, rate.saturating_mul(ms) / 1000))
         .find(|&(ms, refill)| {

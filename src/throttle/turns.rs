@@ -39,6 +39,7 @@ use std::task::{Context, Poll};
 use tokio::sync::{mpsc, oneshot};
 
 use super::shared::SharedLimit;
+use super::store::Leases;
 
 /// A request for `len` bytes from every limit in `hops`, one after the other.
 #[derive(Debug)]
@@ -98,21 +99,31 @@ pub(crate) fn spawn_keeper(limit: &Arc<SharedLimit>, runtime: &tokio::runtime::H
     queue
 }
 
-/// The keeper: acquires each request's bytes in turn, then passes it on. Ends
-/// when its limit is dropped.
+/// The keeper: acquires each request's bytes in turn (from its limiter, or by
+/// leases from its store), then passes it on. Ends when its limit is dropped.
 async fn keep(limit: Weak<SharedLimit>, mut requests: mpsc::UnboundedReceiver<Request>) {
+    let mut leases = Leases::default();
     while let Some(mut request) = requests.recv().await {
-        let Some(limiter) = limit.upgrade().and_then(|limit| limit.limiter()) else {
+        let Some((limiter, store, rate)) = limit.upgrade().and_then(|limit| {
+            let rate = limit.rate().limit()?;
+            Some((limit.limiter()?, limit.store(), rate))
+        }) else {
             forward(request);
             continue;
         };
-        let mut acquire = pin!(limiter.acquire(request.len));
+        let len = request.len;
+        let mut acquire = pin!(async {
+            match &store {
+                Some((store, key)) => leases.take(&**store, key, rate, len as u64).await,
+                None => limiter.acquire(len).await,
+            }
+        });
         let granted = poll_fn(|cx| {
             if acquire.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(true);
             }
-            // The stream went away: stop, and leaky-bucket puts the tokens
-            // gathered so far back into the bucket.
+            // The stream went away: stop. leaky-bucket puts the tokens gathered
+            // so far back into the bucket; leased bytes stay this keeper's.
             request.granted.poll_closed(cx).map(|()| false)
         })
         .await;

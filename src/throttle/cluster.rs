@@ -1,0 +1,290 @@
+//! [`RedisLimits`]: client and total limits shared by several servers through
+//! Redis (the `redis` feature).
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use ::redis::aio::MultiplexedConnection;
+use ::redis::{Client, IntoConnectionInfo, RedisError, Script};
+
+use super::store::{Ask, FallbackMode, Lease, Store, StorePolicy, TakeFuture};
+
+/// The token bucket of one key, in Redis: refilled at `rate` bytes per second up
+/// to `capacity`, on Redis's own clock (`TIME`), so servers' clocks never matter.
+/// Grants up to `want` bytes and returns `{granted, wait}`, `wait` being the
+/// microseconds until the bucket holds `want` bytes again. An idle key expires
+/// once its bucket would be full anyway.
+const TAKE: &str = r"
+local rate = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1])
+local at = tonumber(state[2])
+if tokens == nil or at == nil then
+  tokens = capacity
+elseif now > at then
+  tokens = math.min(capacity, tokens + (now - at) * rate / 1000000)
+end
+local granted = math.min(want, math.floor(tokens))
+tokens = tokens - granted
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.3f', tokens), 'at', string.format('%.0f', now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity * 1000 / rate) + 1000)
+local wait = 0
+if tokens < want then
+  wait = math.ceil((want - tokens) * 1000000 / rate)
+end
+return {granted, wait}
+";
+
+/// Client and total limits shared by several servers through Redis, so that a
+/// client's connections spread over many replicas get the client's rate in
+/// total, not once per replica.
+///
+/// Give it to [`RangeServeLayer::redis`](crate::RangeServeLayer::redis). Every
+/// replica then draws each shared limit from one token bucket per key in Redis
+/// (`{prefix}:client:{key}` and `{prefix}:total`): it leases a slice of the
+/// budget (by default 100 ms of the rate) with one atomic script, and hands the
+/// slice out to its own streams, so Redis sees about ten requests per second per
+/// busy key and replica, however many streams share it. The per-response rate
+/// stays local.
+///
+/// # Precision
+///
+/// Across replicas, a key's bytes by any time `t` never exceed `rate × t` plus
+/// its bucket (two slices, 200 ms of the rate by default) plus one slice per
+/// replica that was sending. Replicas share fairly within a slice period: each
+/// takes what has accumulated when it asks.
+///
+/// # When Redis fails
+///
+/// A lease that fails or takes longer than [`timeout`](Self::timeout) (250 ms by
+/// default) switches that limit to its [`Fallback`] for
+/// [`retry_after`](Self::retry_after) (one second), then Redis is asked again:
+/// replicas rejoin the shared budget by themselves when Redis is back. A stream
+/// never fails because Redis did.
+///
+/// Redis is connected to lazily, on the first lease, and again after a failure;
+/// a server starts even while Redis is down.
+///
+/// ```
+/// use tower_range_serve::throttle::{Fallback, RedisLimits};
+/// use tower_range_serve::{Bandwidth, RangeServeLayer};
+///
+/// let redis = RedisLimits::new("redis://127.0.0.1:6379")?
+///     .prefix("downloads")
+///     .fallback(Fallback::local_share(4));
+/// let layer = RangeServeLayer::new()
+///     .client_rate(Bandwidth::mib(2))
+///     .total_rate(Bandwidth::mib(500))
+///     .redis(redis);
+/// # let _ = layer;
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// ```
+pub struct RedisLimits {
+    client: Client,
+    connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    script: Script,
+    prefix: String,
+    policy: StorePolicy,
+}
+
+/// What streams under a shared limit do while Redis cannot be reached.
+///
+/// ```
+/// use tower_range_serve::throttle::Fallback;
+///
+/// // Four replicas: each goes on alone at a quarter of every shared rate.
+/// let open = Fallback::local_share(4);
+/// // Streams wait until Redis answers again.
+/// let closed = Fallback::Wait;
+/// # let _ = (open, closed);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fallback {
+    /// Fail open: each replica goes on alone at `rate / replicas` of every
+    /// shared limit (with the right count of replicas, the cluster keeps about
+    /// its total rate).
+    LocalShare(NonZeroU32),
+    /// Fail closed: streams under a shared limit send nothing until Redis
+    /// answers again (their connections stay open).
+    Wait,
+}
+
+impl Fallback {
+    /// [`Fallback::LocalShare`] for `replicas` replicas (at least one).
+    ///
+    /// ```
+    /// use tower_range_serve::throttle::Fallback;
+    ///
+    /// assert_eq!(Fallback::local_share(0), Fallback::local_share(1));
+    /// ```
+    pub fn local_share(replicas: u32) -> Self {
+        Self::LocalShare(NonZeroU32::new(replicas).unwrap_or(NonZeroU32::MIN))
+    }
+}
+
+impl RedisLimits {
+    /// Limits kept in the Redis at `url` (`redis://host:port/db`,
+    /// `rediss://` with TLS support compiled in, `redis+unix:///path`). Only
+    /// parses the URL; connecting happens on first use.
+    ///
+    /// By default: prefix `tower-range-serve`, leases of 100 ms, a 250 ms
+    /// timeout, a retry after one second, and [`Fallback::local_share(1)`]
+    /// (each replica goes on at the full rate alone).
+    ///
+    /// [`Fallback::local_share(1)`]: Fallback::local_share
+    ///
+    /// ```
+    /// use tower_range_serve::throttle::RedisLimits;
+    ///
+    /// assert!(RedisLimits::new("redis://127.0.0.1:6379/0").is_ok());
+    /// assert!(RedisLimits::new("not a url").is_err());
+    /// ```
+    pub fn new<T: IntoConnectionInfo>(url: T) -> Result<Self, RedisError> {
+        Ok(Self {
+            client: Client::open(url)?,
+            connection: tokio::sync::Mutex::new(None),
+            script: Script::new(TAKE),
+            prefix: "tower-range-serve".to_owned(),
+            policy: StorePolicy {
+                lease: Duration::from_millis(100),
+                timeout: Duration::from_millis(250),
+                retry: Duration::from_secs(1),
+                fallback: FallbackMode::Local { replicas: 1 },
+            },
+        })
+    }
+
+    /// The prefix of this layer's keys. Layers that must not share budgets (one
+    /// per route, say) need different prefixes; replicas of one layer, the same.
+    ///
+    /// ```
+    /// # use tower_range_serve::throttle::RedisLimits;
+    /// let redis = RedisLimits::new("redis://127.0.0.1/")?.prefix("videos");
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How much of a key's budget one lease takes, as time at the key's rate
+    /// (100 ms by default). Longer leases mean fewer Redis requests and coarser
+    /// sharing between replicas.
+    ///
+    /// ```
+    /// # use tower_range_serve::throttle::RedisLimits;
+    /// # use std::time::Duration;
+    /// let redis = RedisLimits::new("redis://127.0.0.1/")?.lease(Duration::from_millis(50));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.policy.lease = lease.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long a lease may take before Redis counts as failed (250 ms by
+    /// default).
+    ///
+    /// ```
+    /// # use tower_range_serve::throttle::RedisLimits;
+    /// # use std::time::Duration;
+    /// let redis = RedisLimits::new("redis://127.0.0.1/")?.timeout(Duration::from_millis(100));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.policy.timeout = timeout;
+        self
+    }
+
+    /// How long a limit stays on its fallback after Redis failed before asking
+    /// again (one second by default).
+    ///
+    /// ```
+    /// # use tower_range_serve::throttle::RedisLimits;
+    /// # use std::time::Duration;
+    /// let redis = RedisLimits::new("redis://127.0.0.1/")?.retry_after(Duration::from_secs(2));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retry_after(mut self, retry: Duration) -> Self {
+        self.policy.retry = retry;
+        self
+    }
+
+    /// What streams do while Redis fails. See [`Fallback`].
+    ///
+    /// ```
+    /// # use tower_range_serve::throttle::{Fallback, RedisLimits};
+    /// let redis = RedisLimits::new("redis://127.0.0.1/")?.fallback(Fallback::Wait);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fallback(mut self, fallback: Fallback) -> Self {
+        self.policy.fallback = match fallback {
+            Fallback::LocalShare(replicas) => FallbackMode::Local {
+                replicas: replicas.get(),
+            },
+            Fallback::Wait => FallbackMode::Wait,
+        };
+        self
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection, RedisError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(connection) = &*slot {
+            return Ok(connection.clone());
+        }
+        let connection = self.client.get_multiplexed_async_connection().await?;
+        Ok(slot.insert(connection).clone())
+    }
+
+    async fn take(&self, key: &str, ask: Ask) -> Result<Lease, RedisError> {
+        let mut connection = self.connection().await?;
+        let result = self
+            .script
+            .key(format!("{}:{key}", self.prefix))
+            .arg(ask.rate)
+            .arg(ask.capacity)
+            .arg(ask.want)
+            .invoke_async::<(u64, u64)>(&mut connection)
+            .await;
+        match result {
+            Ok((granted, wait)) => Ok(Lease {
+                granted: granted.min(ask.want),
+                wait: Duration::from_micros(wait),
+            }),
+            Err(error) => {
+                // Connect anew next time (Redis may have restarted).
+                *self.connection.lock().await = None;
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Store for RedisLimits {
+    fn take<'a>(&'a self, key: &'a str, ask: Ask) -> TakeFuture<'a> {
+        Box::pin(async move { RedisLimits::take(self, key, ask).await.map_err(drop) })
+    }
+
+    fn policy(&self) -> &StorePolicy {
+        &self.policy
+    }
+}
+
+impl fmt::Debug for RedisLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisLimits")
+            .field("server", &self.client.get_connection_info().addr())
+            .field("prefix", &self.prefix)
+            .field("lease", &self.policy.lease)
+            .field("timeout", &self.policy.timeout)
+            .field("retry_after", &self.policy.retry)
+            .field("fallback", &self.policy.fallback)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,273 @@
+//! Limits shared beyond this process: a [`Store`] holds each key's budget (a token
+//! bucket in Redis, say), and a limit's turn keeper leases slices of it
+//! ([`Leases`]) instead of acquiring from its local limiter.
+//!
+//! A lease is a slice of the key's budget (by default 100 ms of its rate) that
+//! this process then hands out to its own streams, so the store sees one round
+//! trip per slice, not one per chunk.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use leaky_bucket::RateLimiter;
+use tokio::time::Instant;
+
+use super::shared::limiter_for;
+
+/// Where the budgets of shared limits live when several servers share them.
+pub(crate) trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Takes up to `ask.want` bytes from the budget of `key`, which refills at
+    /// `ask.rate` bytes per second and holds at most `ask.capacity` bytes.
+    fn take<'a>(&'a self, key: &'a str, ask: Ask) -> TakeFuture<'a>;
+
+    /// How leases are sized and what happens when the store fails.
+    fn policy(&self) -> &StorePolicy;
+}
+
+/// What a [`Store::take`] returns: granted bytes, or an error (unreachable, slow,
+/// refused), after which the keeper falls back for a while.
+pub(crate) type TakeFuture<'a> = Pin<Box<dyn Future<Output = Result<Lease, ()>> + Send + 'a>>;
+
+/// One request to a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ask {
+    pub(crate) rate: u64,
+    pub(crate) capacity: u64,
+    pub(crate) want: u64,
+}
+
+/// A store's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lease {
+    /// Bytes granted now (maybe fewer than needed, maybe none).
+    pub(crate) granted: u64,
+    /// How long until the budget holds `want` bytes again (zero if it does).
+    pub(crate) wait: Duration,
+}
+
+/// How a keeper uses its store.
+#[derive(Debug, Clone)]
+pub(crate) struct StorePolicy {
+    /// How much of a key's budget one lease takes, as time at its rate.
+    pub(crate) lease: Duration,
+    /// How long a store may take to answer before it counts as failed.
+    pub(crate) timeout: Duration,
+    /// How long after a failure the store is asked again.
+    pub(crate) retry: Duration,
+    /// What streams do meanwhile.
+    pub(crate) fallback: FallbackMode,
+}
+
+/// What a limit does while its store fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) enum FallbackMode {
+    /// Go on locally at `rate / replicas`.
+    Local { replicas: u32 },
+    /// Grant nothing until the store answers again.
+    Wait,
+}
+
+/// A keeper's state towards its store: the leased bytes not handed out yet, and
+/// whether the store is failing.
+#[derive(Debug, Default)]
+pub(crate) struct Leases {
+    balance: u64,
+    /// When the store should have a whole slice for us again.
+    next_ask: Option<Instant>,
+    failing_until: Option<Instant>,
+    /// The limiter used while the store fails (`Local` fallback), and its rate.
+    local: Option<(u64, Arc<RateLimiter>)>,
+}
+
+impl Leases {
+    /// Waits until `len` bytes of `key`'s budget (`rate` bytes per second) are
+    /// this process's, leasing from `store` as needed.
+    pub(crate) async fn take(&mut self, store: &dyn Store, key: &str, rate: u64, len: u64) {
+        let policy = store.policy();
+        let slice = ((rate as f64 * policy.lease.as_secs_f64()) as u64).max(1);
+        // Two slices, so a replica a little late to ask again loses nothing.
+        let capacity = (2 * slice).max(rate / 10);
+        loop {
+            if self.balance >= len {
+                self.balance -= len;
+                return;
+            }
+            let need = len - self.balance;
+            if let Some(until) = self.failing_until {
+                if Instant::now() < until {
+                    match policy.fallback {
+                        FallbackMode::Local { replicas } => {
+                            let share = (rate / u64::from(replicas.max(1))).max(1);
+                            self.local(share).acquire(clamp(need)).await;
+                            self.balance = 0;
+                            return;
+                        }
+                        FallbackMode::Wait => tokio::time::sleep_until(until).await,
+                    }
+                    continue;
+                }
+                self.failing_until = None;
+            }
+            if let Some(at) = self.next_ask.take() {
+                tokio::time::sleep_until(at).await;
+            }
+            let ask = Ask {
+                rate,
+                capacity,
+                want: need.max(slice).min(capacity),
+            };
+            match tokio::time::timeout(policy.timeout, store.take(key, ask)).await {
+                Ok(Ok(lease)) => {
+                    self.balance += lease.granted;
+                    // Not worth asking again before a whole slice is there.
+                    if lease.wait > Duration::ZERO {
+                        self.next_ask = Some(Instant::now() + lease.wait);
+                    }
+                }
+                Ok(Err(())) | Err(_) => {
+                    self.failing_until = Some(Instant::now() + policy.retry);
+                }
+            }
+        }
+    }
+
+    fn local(&mut self, rate: u64) -> Arc<RateLimiter> {
+        match &self.local {
+            Some((current, limiter)) if *current == rate => limiter.clone(),
+            _ => {
+                let limiter = Arc::new(limiter_for(rate));
+                self.local = Some((rate, limiter.clone()));
+                limiter
+            }
+        }
+    }
+}
+
+fn clamp(bytes: u64) -> usize {
+    usize::try_from(bytes).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A store in memory: a token bucket on the (paused) tokio clock, or failing.
+    #[derive(Debug)]
+    struct Bucket {
+        state: Mutex<(f64, Instant)>,
+        failing: std::sync::atomic::AtomicBool,
+        asks: Mutex<Vec<Ask>>,
+        policy: StorePolicy,
+    }
+
+    impl Bucket {
+        fn new(fallback: FallbackMode) -> Self {
+            Self {
+                state: Mutex::new((f64::NAN, Instant::now())),
+                failing: Default::default(),
+                asks: Mutex::default(),
+                policy: StorePolicy {
+                    lease: Duration::from_millis(100),
+                    timeout: Duration::from_millis(250),
+                    retry: Duration::from_secs(1),
+                    fallback,
+                },
+            }
+        }
+
+        fn fail(&self, failing: bool) {
+            self.failing
+                .store(failing, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    impl Store for Bucket {
+        fn take<'a>(&'a self, _key: &'a str, ask: Ask) -> TakeFuture<'a> {
+            Box::pin(async move {
+                self.asks.lock().unwrap().push(ask);
+                if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Err(());
+                }
+                let mut state = self.state.lock().unwrap();
+                let now = Instant::now();
+                let (tokens, at) = *state;
+                let tokens = match tokens.is_nan() {
+                    true => ask.capacity as f64,
+                    false => (tokens + (now - at).as_secs_f64() * ask.rate as f64)
+                        .min(ask.capacity as f64),
+                };
+                let granted = ask.want.min(tokens as u64);
+                let left = tokens - granted as f64;
+                *state = (left, now);
+                let short = (ask.want as f64 - left).max(0.0);
+                Ok(Lease {
+                    granted,
+                    wait: Duration::from_secs_f64(short / ask.rate as f64),
+                })
+            })
+        }
+
+        fn policy(&self) -> &StorePolicy {
+            &self.policy
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn leases_slices_and_hands_them_out_locally() {
+        let store = Bucket::new(FallbackMode::Wait);
+        let mut leases = Leases::default();
+        let start = Instant::now();
+        // 10,000 B/s: a lease is 1,000 bytes; 100-byte chunks take one round
+        // trip per ten chunks.
+        for _ in 0..50 {
+            leases.take(&store, "k", 10_000, 100).await;
+        }
+        assert_eq!(store.asks.lock().unwrap().len(), 5);
+        // The first 2,000 bytes were in the full bucket (two slices); the rest
+        // came at the rate.
+        assert_eq!(start.elapsed(), Duration::from_millis(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_store_falls_back_to_a_local_share_then_rejoins() {
+        let store = Bucket::new(FallbackMode::Local { replicas: 2 });
+        let mut leases = Leases::default();
+        store.fail(true);
+        let start = Instant::now();
+        // 10,000 B/s shared by two replicas: 5,000 B/s here, whose bucket
+        // starts with 500 bytes.
+        for _ in 0..10 {
+            leases.take(&store, "k", 10_000, 100).await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_millis(100));
+        assert_eq!(store.asks.lock().unwrap().len(), 1);
+        store.fail(false);
+        tokio::time::sleep_until(start + Duration::from_secs(1)).await;
+        leases.take(&store, "k", 10_000, 100).await;
+        assert_eq!(store.asks.lock().unwrap().len(), 2);
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_store_makes_streams_wait_when_asked_to() {
+        let store = Bucket::new(FallbackMode::Wait);
+        let mut leases = Leases::default();
+        store.fail(true);
+        let start = Instant::now();
+        let take = leases.take(&store, "k", 10_000, 100);
+        let failing = async {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            store.fail(false);
+        };
+        tokio::join!(take, failing);
+        // Asked at 0, 1 and 2 s (failing), then at 3 s.
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+        assert_eq!(store.asks.lock().unwrap().len(), 4);
+    }
+}
