@@ -12,8 +12,12 @@
 //! does not count against it. With `--streams-per-connection N` (N > 1) the
 //! downloads share HTTP/2 connections (prior knowledge), N per connection: many
 //! thousands of streams then need few sockets.
+//!
+//! With `--source-ips N` the HTTP/1.1 connections come from N loopback addresses
+//! (127.X.Y.Z from `--source-offset` on, one after the other), so a server keyed
+//! by peer IP sees N clients: Linux routes all of 127.0.0.0/8 to loopback.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,14 +27,15 @@ use bytes::Bytes;
 use clap::Parser;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// Concurrent downloads for a fixed time.
 #[derive(Debug, Parser)]
 struct Args {
-    /// The URL to download (http, loopback).
-    #[arg(long)]
-    url: http::Uri,
+    /// The URL to download (http, loopback). Given several times, connections
+    /// take the URLs in turn (replicas of one service, say).
+    #[arg(long, required = true)]
+    url: Vec<http::Uri>,
 
     /// Concurrent downloads, one connection each.
     #[arg(long, default_value_t = 1)]
@@ -47,6 +52,15 @@ struct Args {
     /// Downloads per connection; above 1, over HTTP/2.
     #[arg(long, default_value_t = 1)]
     streams_per_connection: usize,
+
+    /// Loopback source addresses the connections take in turn (0 = the
+    /// system's choice).
+    #[arg(long, default_value_t = 0)]
+    source_ips: u32,
+
+    /// The first source address, counted from 127.0.0.0 (1 = 127.0.0.1).
+    #[arg(long, default_value_t = 65_537)]
+    source_offset: u32,
 }
 
 struct Stream {
@@ -66,17 +80,16 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> ExitCode {
-    let Some(authority) = args.url.authority() else {
-        eprintln!("error: the URL needs a host and port");
-        return ExitCode::FAILURE;
-    };
-    let addr: SocketAddr = match authority.as_str().parse() {
-        Ok(addr) => addr,
-        Err(e) => {
-            eprintln!("error: {authority} is not HOST:PORT: {e}");
-            return ExitCode::FAILURE;
+    let mut targets = Vec::with_capacity(args.url.len());
+    for url in &args.url {
+        match target(url) {
+            Ok(addr) => targets.push((addr, url.clone())),
+            Err(e) => {
+                eprintln!("error: {url}: {e}");
+                return ExitCode::FAILURE;
+            }
         }
-    };
+    }
     let window = Duration::from_secs_f64(args.seconds);
     let start = Instant::now();
     let mut streams = Vec::with_capacity(args.connections);
@@ -91,15 +104,21 @@ async fn run(args: Args) -> ExitCode {
             first_byte_us: AtomicU64::new(u64::MAX),
         });
         streams.push(stream.clone());
+        let (addr, url) = &targets[(i / per_connection) % targets.len()];
+        let addr = *addr;
         if per_connection == 1 {
-            tokio::spawn(download(addr, args.url.clone(), stream, start));
+            let source = (args.source_ips > 0).then(|| {
+                let index = u32::try_from(i).unwrap_or(u32::MAX) % args.source_ips;
+                Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 0)) + args.source_offset + index)
+            });
+            tokio::spawn(download(addr, source, url.clone(), stream, start));
             continue;
         }
         if i % per_connection == 0 {
             h2 = http2_connection(addr).await;
         }
         if let Some(sender) = h2.clone() {
-            tokio::spawn(receive(sender, request(addr, &args.url), stream, start));
+            tokio::spawn(receive(sender, request(addr, url), stream, start));
         }
     }
     tokio::time::sleep_until((start + window).into()).await;
@@ -151,6 +170,15 @@ async fn run(args: Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The loopback address of `url`.
+fn target(url: &http::Uri) -> Result<SocketAddr, String> {
+    let authority = url.authority().ok_or("the URL needs a host and port")?;
+    authority
+        .as_str()
+        .parse()
+        .map_err(|e| format!("{authority} is not HOST:PORT: {e}"))
+}
+
 fn request(addr: SocketAddr, url: &http::Uri) -> http::Request<Empty<Bytes>> {
     http::Request::get(url.clone())
         .header(http::header::HOST, addr.to_string())
@@ -172,9 +200,16 @@ async fn http2_connection(
     Some(sender)
 }
 
-/// Downloads `url` over a new HTTP/1.1 connection, counting body bytes.
-async fn download(addr: SocketAddr, url: http::Uri, stream: Arc<Stream>, start: Instant) {
-    let Ok(tcp) = TcpStream::connect(addr).await else {
+/// Downloads `url` over a new HTTP/1.1 connection (from `source` if given),
+/// counting body bytes.
+async fn download(
+    addr: SocketAddr,
+    source: Option<Ipv4Addr>,
+    url: http::Uri,
+    stream: Arc<Stream>,
+    start: Instant,
+) {
+    let Ok(tcp) = connect(addr, source).await else {
         return;
     };
     let Ok((mut sender, connection)) =
@@ -187,6 +222,15 @@ async fn download(addr: SocketAddr, url: http::Uri, stream: Arc<Stream>, start: 
         return;
     };
     count(response.into_body(), stream, start).await;
+}
+
+async fn connect(addr: SocketAddr, source: Option<Ipv4Addr>) -> std::io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((source, 0)))?;
+    socket.connect(addr).await
 }
 
 /// Downloads over a shared HTTP/2 connection, counting body bytes.

@@ -6,48 +6,7 @@
 #   SECONDS_PER_RUN=8 RUNS=3 scripts/bench_throttle.sh
 #
 # Prints one line per measurement; BENCHMARKS.md quotes them. Loopback only.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-exec </dev/null
-
-RUN_SECONDS=${SECONDS_PER_RUN:-8}
-RUNS=${RUNS:-3}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-throttle.XXXXXX")
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-ulimit -n "$(ulimit -Hn)"
-
-cargo build --release --example serve --example load >/dev/null 2>&1
-SERVE=target/release/examples/serve
-LOAD=target/release/examples/load
-truncate -s 4G "$WORK/big.bin"   # sparse: reads cost no disk
-
-# cpu_seconds PID: user + system CPU time of a process so far.
-cpu_seconds() {
-    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
-}
-peak_rss_kib() { awk '/VmHWM/ { print $2 }' "/proc/$1/status"; }
-
-# start_ours PORT FLAGS...: the demo server; sets PID.
-start_ours() {
-    local port=$1
-    shift
-    "$SERVE" --root "$WORK" --addr "127.0.0.1:$port" --progress 0 "$@" >"$WORK/serve-$port.log" 2>&1 &
-    PID=$!
-    PIDS+=("$PID")
-    for _ in $(seq 100); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/big.bin" -r 0-0 && return
-        sleep 0.05
-    done
-    echo "server on $port did not start" >&2
-    exit 1
-}
+source "$(dirname "$0")/bench_common.sh"
 
 # start_nginx PORT RATE: nginx with sendfile and limit_rate; sets PID (master).
 start_nginx() {
@@ -100,7 +59,7 @@ echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xa
 echo "# $RUN_SECONDS s per run"
 
 # 1. Precision: one stream at 1 MiB/s.
-start_ours 18001 --rate 1MiB
+start_demo 18001 --rate 1MiB
 OURS=$PID
 if command -v nginx >/dev/null; then start_nginx 18002 1m; NGINX=$PID; fi
 for run in $(seq "$RUNS"); do
@@ -110,13 +69,13 @@ for run in $(seq "$RUNS"); do
 done
 
 # 2. Fairness: 16 streams of one client sharing 1 MiB/s.
-start_ours 18003 --client-rate 1MiB
+start_demo 18003 --client-rate 1MiB
 for run in $(seq "$RUNS"); do
     measure "fairness ours run=$run" "$PID" --url http://127.0.0.1:18003/big.bin --connections 16
 done
 
 # 3. Scale: 2,000 streams at 16 KiB/s each (HTTP/1.1, a connection each).
-start_ours 18004 --rate 16KiB
+start_demo 18004 --rate 16KiB
 measure "scale-2000 ours" "$PID" --url http://127.0.0.1:18004/big.bin --connections 2000 --ramp 50
 if command -v nginx >/dev/null; then
     start_nginx 18005 16k
@@ -125,12 +84,12 @@ fi
 
 # 4. Scale: 10,000 streams at 16 KiB/s each, 100 per HTTP/2 connection (a file
 # descriptor per stream for its file, a few for sockets: within the 20,000 limit).
-start_ours 18006 --rate 16KiB
+start_demo 18006 --rate 16KiB
 measure "scale-10000 ours" "$PID" --url http://127.0.0.1:18006/big.bin --connections 10000 \
     --streams-per-connection 100 --ramp 100
 
 # 5. Scale with shared limits: 10,000 streams, 100 clients... all from one IP on
 # loopback, so one client key: 10,000 streams sharing 160 MB/s.
-start_ours 18007 --client-rate 156250KiB
+start_demo 18007 --client-rate 156250KiB
 measure "shared-10000 ours" "$PID" --url http://127.0.0.1:18007/big.bin --connections 10000 \
     --streams-per-connection 100 --ramp 100

@@ -75,6 +75,11 @@
 //! streams (429), and a client that stops reading never slows the others. See
 //! [`throttle`] for the semantics, precedence, bursts and precision.
 //!
+//! Behind a load balancer, the `redis` feature shares the client and total
+//! limits across replicas: `RangeServeLayer::redis` with a
+//! `throttle::RedisLimits` (leases of 100 ms of a rate, local pacing, a fallback
+//! while Redis is away).
+//!
 //! ```
 //! use tower_range_serve::{Bandwidth, RangeServeLayer};
 //!

@@ -11,16 +11,17 @@ mod support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::Request;
+use http::{Request, Response};
 use http_body_util::{BodyExt, Empty};
 use support::redis::RedisServer;
 use tower::{Layer, ServiceExt, service_fn};
 use tower_range_serve::throttle::{Fallback, RedisLimits};
-use tower_range_serve::{Bandwidth, FileResponse, RangeServeLayer};
+use tower_range_serve::{Bandwidth, FileResponse, RangeBody, RangeServeLayer};
 
 const KIB: u64 = 1024;
 
@@ -41,10 +42,7 @@ fn run_replicas(replicas: Vec<(RangeServeLayer, Vec<Downloads>)>) -> (Duration, 
         .map(|(layer, downloads)| {
             let start = start.clone();
             std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
+                let runtime = replica_runtime();
                 start.wait();
                 let began = Instant::now();
                 let bytes = runtime.block_on(download_all(layer, downloads));
@@ -60,11 +58,35 @@ fn run_replicas(replicas: Vec<(RangeServeLayer, Vec<Downloads>)>) -> (Duration, 
         })
 }
 
+/// Answers `/{len}` with `len` bytes.
+async fn handler(request: Request<Empty<Bytes>>) -> Result<Response<RangeBody>, Infallible> {
+    let len: usize = request.uri().path()[1..].parse().unwrap();
+    Ok(FileResponse::from_bytes(Bytes::from(vec![1; len])).into_response())
+}
+
+/// One download of `len` bytes by client 10.0.0.1, telling `sent` of each frame.
+async fn one_download(layer: RangeServeLayer, len: usize, sent: impl Fn(usize)) {
+    let mut request = Request::get(format!("/{len}")).body(Empty::new()).unwrap();
+    request
+        .extensions_mut()
+        .insert(SocketAddr::from(([10, 0, 0, 1], 1000)));
+    let service = layer.layer(service_fn(handler));
+    let mut body = service.oneshot(request).await.unwrap().into_body();
+    while let Some(frame) = body.frame().await {
+        sent(frame.unwrap().into_data().unwrap().len());
+    }
+}
+
+/// A replica's own runtime, on the thread that calls it.
+fn replica_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 async fn download_all(layer: RangeServeLayer, downloads: Vec<Downloads>) -> u64 {
-    let service = layer.layer(service_fn(|request: Request<Empty<Bytes>>| async move {
-        let len: usize = request.uri().path()[1..].parse().unwrap();
-        Ok::<_, Infallible>(FileResponse::from_bytes(Bytes::from(vec![1; len])).into_response())
-    }));
+    let service = layer.layer(service_fn(handler));
     let mut tasks = Vec::new();
     for download in downloads {
         for _ in 0..download.streams {
@@ -98,9 +120,9 @@ fn limits(redis: &RedisServer, prefix: &str) -> RedisLimits {
 }
 
 /// The least time `bytes` can take at `rate` with the documented burst: the
-/// bucket (two 100 ms leases) plus a lease per replica.
+/// bucket (125 ms of the rate) plus a 100 ms lease per replica.
 fn at_least(bytes: u64, rate: u64, replicas: u32) -> Duration {
-    let burst = rate / 5 + u64::from(replicas) * rate / 10;
+    let burst = rate / 8 + u64::from(replicas) * rate / 10;
     Duration::from_secs_f64(bytes.saturating_sub(burst) as f64 / rate as f64)
 }
 
@@ -127,6 +149,41 @@ fn one_client_through_two_replicas_gets_its_rate_in_total() {
     assert!(took >= at_least(bytes, rate, 2), "{took:?}");
     assert!(took < Duration::from_secs(10), "{took:?}");
     assert!(redis.command(&["EXISTS", "one-client:client:10.0.0.1"]) == ":1");
+}
+
+#[test]
+fn replicas_split_a_client_rate_evenly_whoever_asks_first() {
+    let Some(redis) = RedisServer::start_or_skip("replicas_split_a_client_rate_evenly") else {
+        return;
+    };
+    let rate = 256 * KIB;
+    let len = 384 * KIB;
+    // One stream of the client on each replica. Each replica counts its bytes,
+    // and notes the other's count when its own stream is done.
+    let sent: Arc<[AtomicU64; 2]> = Arc::default();
+    let start = Arc::new(Barrier::new(2));
+    let replicas: Vec<_> = (0..2)
+        .map(|me| {
+            let layer = RangeServeLayer::new()
+                .client_rate(Bandwidth::new(rate))
+                .redis(limits(&redis, "even"));
+            let (sent, start) = (sent.clone(), start.clone());
+            std::thread::spawn(move || {
+                let runtime = replica_runtime();
+                start.wait();
+                runtime.block_on(one_download(layer, len as usize, |bytes| {
+                    sent[me].fetch_add(bytes as u64, Ordering::SeqCst);
+                }));
+                sent[1 - me].load(Ordering::SeqCst)
+            })
+        })
+        .collect();
+    let other_at_end: Vec<u64> = replicas.into_iter().map(|r| r.join().unwrap()).collect();
+    // Whichever finished first, the other had nearly as much by then. First
+    // come, first served gave the replica asking first after each refill most
+    // of every period (about 3:1).
+    let behind = other_at_end.into_iter().min().unwrap();
+    assert!(behind >= len * 3 / 4, "{behind} of {len}");
 }
 
 #[test]

@@ -11,7 +11,9 @@
 //! Bandwidth: `--rate` (each download), `--rate-after` (bytes at full speed first),
 //! `--client-rate` (shared by all downloads of one peer IP), `--total-rate` (all
 //! downloads together), `--max-streams-per-client` (beyond it, 429). Rates are
-//! bytes per second, or with units: `256KiB`, `1MiB`, `10MB`.
+//! bytes per second, or with units: `256KiB`, `1MiB`, `10MB`. With `--redis URL`
+//! the client and total rates are shared by every server given the same Redis
+//! (`--redis-prefix`, `--redis-fallback share|wait`, `--replicas N`).
 //!
 //! Lifecycle: running downloads are shown on the terminal; Ctrl-C or SIGTERM
 //! refuses new downloads (503), lets running ones go on for `--grace` seconds,
@@ -34,6 +36,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceExt};
 use tower_range_serve::lifecycle::IdleTimeout;
+use tower_range_serve::throttle::{Fallback, RedisLimits};
 use tower_range_serve::{Bandwidth, RangeServeLayer, ServeDir};
 
 /// What stays unencoded in a URL path segment: RFC 3986 `unreserved`.
@@ -104,6 +107,32 @@ struct Args {
     #[arg(long, value_name = "BYTES", default_value = "512KiB", value_parser = bytes)]
     send_buffer: u64,
 
+    /// Redis that makes --client-rate and --total-rate cluster-wide: every
+    /// server given the same URL draws from one budget per client and one in
+    /// total, e.g. redis://127.0.0.1:6379.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+
+    /// Prefix of the Redis keys; servers with the same prefix share budgets.
+    #[arg(long, value_name = "PREFIX", default_value = "tower-range-serve")]
+    redis_prefix: String,
+
+    /// While Redis is unreachable: `share` goes on at 1/--replicas of each
+    /// shared rate (fail open), `wait` sends nothing until Redis is back (fail
+    /// closed).
+    #[arg(long, value_name = "MODE", default_value = "share", value_parser = ["share", "wait"])]
+    redis_fallback: String,
+
+    /// Seconds of a shared rate one server leases from Redis at a time: longer
+    /// means fewer Redis requests (about one per lease per busy client and
+    /// server) and coarser sharing.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.1)]
+    redis_lease: f64,
+
+    /// How many servers share the Redis budgets (for --redis-fallback share).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    replicas: u32,
+
     /// Seconds between progress reports of running downloads (0 = none).
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
     progress: f64,
@@ -146,7 +175,13 @@ async fn main() -> ExitCode {
         .expect("a bound socket has an address");
 
     let progress = progress::Progress::default();
-    let layer = layer(&args, progress.clone());
+    let layer = match layer(&args, progress.clone()) {
+        Ok(layer) => layer,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let shutdown = layer.shutdown_handle();
     let service = layer.layer(ServeDir::new(&root));
     print_banner(&root, addr, &args);
@@ -231,7 +266,7 @@ async fn main() -> ExitCode {
 }
 
 /// The layer the command line asks for.
-fn layer(args: &Args, progress: progress::Progress) -> RangeServeLayer {
+fn layer(args: &Args, progress: progress::Progress) -> Result<RangeServeLayer, String> {
     let mut layer = RangeServeLayer::new()
         .chunk_size(usize::try_from(args.chunk_size).unwrap_or(usize::MAX))
         .max_ranges(args.max_ranges);
@@ -251,7 +286,22 @@ fn layer(args: &Args, progress: progress::Progress) -> RangeServeLayer {
     if let Some(max) = args.max_streams_per_client {
         layer = layer.max_streams_per_client(max);
     }
-    layer
+    if let Some(url) = &args.redis {
+        let fallback = match args.redis_fallback.as_str() {
+            "wait" => Fallback::Wait,
+            _ => Fallback::local_share(args.replicas),
+        };
+        let limits = RedisLimits::new(url.as_str())
+            .map_err(|e| format!("--redis {url}: {e}"))?
+            .prefix(args.redis_prefix.as_str())
+            .lease(
+                Duration::try_from_secs_f64(args.redis_lease)
+                    .map_err(|e| format!("--redis-lease: {e}"))?,
+            )
+            .fallback(fallback);
+        layer = layer.redis(limits);
+    }
+    Ok(layer)
 }
 
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
@@ -283,7 +333,7 @@ fn print_banner(root: &Path, addr: SocketAddr, args: &Args) {
         root.display()
     );
     println!(
-        "bandwidth: each download {}{}, each client {}, total {}{}",
+        "bandwidth: each download {}{}, each client {}, total {}{}{}",
         args.rate,
         match args.rate_after {
             0 => String::new(),
@@ -291,6 +341,10 @@ fn print_banner(root: &Path, addr: SocketAddr, args: &Args) {
         },
         args.client_rate,
         args.total_rate,
+        match &args.redis {
+            Some(url) => format!(" (shared through {url})"),
+            None => String::new(),
+        },
         match args.max_streams_per_client {
             Some(max) => format!(", at most {max} downloads per client"),
             None => String::new(),

@@ -98,12 +98,16 @@ impl SharedLimit {
             .clone()
     }
 
+    /// How many streams draw from this limit now.
+    pub(crate) fn streams(&self) -> u64 {
+        self.active.load(Ordering::Relaxed) as u64
+    }
+
     /// The fair chunk size for one of its streams: a tenth of a second of this
     /// stream's share of the rate. `None` when unlimited.
     pub(crate) fn chunk_hint(&self) -> Option<u64> {
         let rate = self.rate().limit()?;
-        let streams = self.active.load(Ordering::Relaxed).max(1) as u64;
-        Some(rate / 10 / streams)
+        Some(rate / 10 / self.streams().max(1))
     }
 
     /// Counts a stream as drawing from this limit until the returned guard drops.

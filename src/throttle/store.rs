@@ -37,6 +37,11 @@ pub(crate) struct Ask {
     pub(crate) rate: u64,
     pub(crate) capacity: u64,
     pub(crate) want: u64,
+    /// How many of this process's streams draw from the key: replicas share a
+    /// key's rate in proportion, so its streams share it evenly wherever they run.
+    pub(crate) weight: u64,
+    /// The lease period: a replica's fair share accrues over it.
+    pub(crate) period: Duration,
 }
 
 /// A store's answer.
@@ -71,11 +76,23 @@ pub(crate) enum FallbackMode {
     Wait,
 }
 
+/// How long a keeper keeps leased bytes no request draws from.
+const IDLE: Duration = Duration::from_secs(1);
+
 /// A keeper's state towards its store: the leased bytes not handed out yet, and
 /// whether the store is failing.
+///
+/// Leased bytes left over when the keeper goes idle (its streams ended) are
+/// dropped after [`IDLE`] (or a lease period, if longer) without a request: a
+/// replica then does not add an old slice to the full bucket that new streams
+/// find in the store, which keeps a key's burst after a pause at the bucket's
+/// size. (Sooner would waste the leases of slow streams: a throttled stream
+/// asks about ten times a second, down to one 512-byte chunk at a time.)
 #[derive(Debug, Default)]
 pub(crate) struct Leases {
     balance: u64,
+    /// When the balance was last drawn from.
+    used_at: Option<Instant>,
     /// When the store should have a whole slice for us again.
     next_ask: Option<Instant>,
     failing_until: Option<Instant>,
@@ -85,15 +102,32 @@ pub(crate) struct Leases {
 
 impl Leases {
     /// Waits until `len` bytes of `key`'s budget (`rate` bytes per second) are
-    /// this process's, leasing from `store` as needed.
-    pub(crate) async fn take(&mut self, store: &dyn Store, key: &str, rate: u64, len: u64) {
+    /// this process's, leasing from `store` as needed. `weight` is the number of
+    /// this process's streams under the limit.
+    pub(crate) async fn take(
+        &mut self,
+        store: &dyn Store,
+        key: &str,
+        rate: u64,
+        weight: u64,
+        len: u64,
+    ) {
         let policy = store.policy();
         let slice = ((rate as f64 * policy.lease.as_secs_f64()) as u64).max(1);
-        // Two slices, so a replica a little late to ask again loses nothing.
-        let capacity = (2 * slice).max(rate / 10);
+        // A slice and a quarter: a replica a little late to ask again (timer,
+        // round trip) loses nothing, and a key's burst stays near one slice. At
+        // least a tenth of a second, the largest chunk a limit hands out.
+        let capacity = (slice + slice / 4).max(rate / 10);
+        if self
+            .used_at
+            .is_some_and(|at| at.elapsed() > policy.lease.max(IDLE))
+        {
+            self.balance = 0;
+        }
         loop {
             if self.balance >= len {
                 self.balance -= len;
+                self.used_at = Some(Instant::now());
                 return;
             }
             let need = len - self.balance;
@@ -119,6 +153,8 @@ impl Leases {
                 rate,
                 capacity,
                 want: need.max(slice).min(capacity),
+                weight: weight.max(1),
+                period: policy.lease,
             };
             match tokio::time::timeout(policy.timeout, store.take(key, ask)).await {
                 Ok(Ok(lease)) => {
@@ -226,12 +262,27 @@ mod tests {
         // 10,000 B/s: a lease is 1,000 bytes; 100-byte chunks take one round
         // trip per ten chunks.
         for _ in 0..50 {
-            leases.take(&store, "k", 10_000, 100).await;
+            leases.take(&store, "k", 10_000, 1, 100).await;
         }
         assert_eq!(store.asks.lock().unwrap().len(), 5);
-        // The first 2,000 bytes were in the full bucket (two slices); the rest
-        // came at the rate.
-        assert_eq!(start.elapsed(), Duration::from_millis(300));
+        // The first 1,250 bytes were in the full bucket (a slice and a
+        // quarter); the rest came at the rate.
+        assert_eq!(start.elapsed(), Duration::from_millis(375));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn leased_bytes_left_over_are_dropped_after_a_second_idle() {
+        let store = Bucket::new(FallbackMode::Wait);
+        let mut leases = Leases::default();
+        // Leases a slice of 1,000 bytes, keeps 900.
+        leases.take(&store, "k", 10_000, 1, 100).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        leases.take(&store, "k", 10_000, 1, 100).await;
+        assert_eq!(store.asks.lock().unwrap().len(), 1, "kept for a second");
+        tokio::time::sleep(Duration::from_millis(1001)).await;
+        leases.take(&store, "k", 10_000, 1, 100).await;
+        assert_eq!(store.asks.lock().unwrap().len(), 2, "dropped after");
+        assert_eq!(leases.balance, 900);
     }
 
     #[tokio::test(start_paused = true)]
@@ -243,13 +294,13 @@ mod tests {
         // 10,000 B/s shared by two replicas: 5,000 B/s here, whose bucket
         // starts with 500 bytes.
         for _ in 0..10 {
-            leases.take(&store, "k", 10_000, 100).await;
+            leases.take(&store, "k", 10_000, 1, 100).await;
         }
         assert_eq!(start.elapsed(), Duration::from_millis(100));
         assert_eq!(store.asks.lock().unwrap().len(), 1);
         store.fail(false);
         tokio::time::sleep_until(start + Duration::from_secs(1)).await;
-        leases.take(&store, "k", 10_000, 100).await;
+        leases.take(&store, "k", 10_000, 1, 100).await;
         assert_eq!(store.asks.lock().unwrap().len(), 2);
         assert_eq!(start.elapsed(), Duration::from_secs(1));
     }
@@ -260,7 +311,7 @@ mod tests {
         let mut leases = Leases::default();
         store.fail(true);
         let start = Instant::now();
-        let take = leases.take(&store, "k", 10_000, 100);
+        let take = leases.take(&store, "k", 10_000, 1, 100);
         let failing = async {
             tokio::time::sleep(Duration::from_millis(2500)).await;
             store.fail(false);

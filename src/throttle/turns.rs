@@ -104,9 +104,9 @@ pub(crate) fn spawn_keeper(limit: &Arc<SharedLimit>, runtime: &tokio::runtime::H
 async fn keep(limit: Weak<SharedLimit>, mut requests: mpsc::UnboundedReceiver<Request>) {
     let mut leases = Leases::default();
     while let Some(mut request) = requests.recv().await {
-        let Some((limiter, store, rate)) = limit.upgrade().and_then(|limit| {
+        let Some((limiter, store, rate, streams)) = limit.upgrade().and_then(|limit| {
             let rate = limit.rate().limit()?;
-            Some((limit.limiter()?, limit.store(), rate))
+            Some((limit.limiter()?, limit.store(), rate, limit.streams()))
         }) else {
             forward(request);
             continue;
@@ -114,7 +114,9 @@ async fn keep(limit: Weak<SharedLimit>, mut requests: mpsc::UnboundedReceiver<Re
         let len = request.len;
         let mut acquire = pin!(async {
             match &store {
-                Some((store, key)) => leases.take(&**store, key, rate, len as u64).await,
+                Some((store, key)) => {
+                    leases.take(&**store, key, rate, streams, len as u64).await;
+                }
                 None => limiter.acquire(len).await,
             }
         });

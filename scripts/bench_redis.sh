@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Cluster-wide limits through Redis: two demo servers (replicas) sharing one
+# redis-server, loaded at once. Measures the cross-replica precision of a client
+# rate and a total rate, and the load on Redis per 1,000 throttled streams.
+#
+#   scripts/bench_redis.sh                 # about 3 minutes
+#   SECONDS_PER_RUN=8 RUNS=3 scripts/bench_redis.sh
+#
+# Prints one line per measurement; BENCHMARKS.md quotes them. Loopback only.
+command -v redis-server >/dev/null || { echo "needs redis-server (apt-get install redis-server)" >&2; exit 1; }
+source "$(dirname "$0")/bench_common.sh"
+
+SOCKET="$WORK/redis.sock"
+redis-server --port 0 --unixsocket "$SOCKET" --save "" --appendonly no \
+    --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+REDIS=$!
+PIDS+=("$REDIS")
+until redis-cli -s "$SOCKET" ping >/dev/null 2>&1; do sleep 0.05; done
+URL="redis+unix://$SOCKET"
+
+redis_calls() {
+    redis-cli -s "$SOCKET" info commandstats | awk -F'[=,:]' '/^cmdstat_evalsha|^cmdstat_eval:/ { n += $3 } END { print n + 0 }'
+}
+
+stop_replicas() {
+    kill "$@" 2>/dev/null || true
+    wait "$@" 2>/dev/null || true
+}
+
+# field NAME LINE: the value of NAME=... in a load report.
+field() { tr ' ' '\n' <<<"$2" | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+
+# both_replicas ARGS...: one load process whose connections alternate between
+# the two replicas (one process, so both are measured over the same window).
+both_replicas() {
+    "$LOAD" --url "http://127.0.0.1:18201/big.bin" --url "http://127.0.0.1:18202/big.bin" \
+        --seconds "$RUN_SECONDS" "$@"
+}
+
+# precision LABEL RATE SERVER-FLAGS... -- LOAD-FLAGS...: one client (127.0.0.1)
+# through both replicas; prints achieved/configured.
+precision() {
+    local label=$1 rate=$2
+    shift 2
+    local server=() load=()
+    while [[ $1 != -- ]]; do server+=("$1"); shift; done
+    shift
+    load=("$@")
+    start_demo 18201 "${server[@]}"
+    local a=$PID
+    start_demo 18202 "${server[@]}"
+    local b=$PID
+    # The probes above leased a slice each; let the replicas drop what they
+    # hold (after a second idle) and the bucket refill.
+    sleep 1.5
+    local report
+    report=$(both_replicas "${load[@]}")
+    stop_replicas "$a" "$b"
+    awk -v t="$(field total_bytes "$report")" -v w="$(field seconds "$report")" -v r="$rate" -v l="$label" \
+        'BEGIN { printf "%s: %.0f B/s over %.2f s = %+.2f%% of %d B/s\n", l, t / w, w, (t / w / r - 1) * 100, r }'
+    echo "  per stream (alternating replicas): min $(field stream_min_Bps "$report") median $(field stream_median_Bps "$report") max $(field stream_max_Bps "$report") jain $(field jain "$report")"
+}
+
+echo "== one client through two replicas, --client-rate 1MiB, 4 connections to each"
+for run in $(seq "$RUNS"); do
+    precision "redis run $run" 1048576 --client-rate 1MiB --redis "$URL" --replicas 2 -- --connections 4
+    precision "no redis run $run" 1048576 --client-rate 1MiB -- --connections 4
+done
+
+echo "== eight clients through two replicas, --total-rate 8MiB"
+for run in $(seq "$RUNS"); do
+    precision "redis run $run" 8388608 --total-rate 8MiB --redis "$URL" --replicas 2 -- \
+        --connections 16 --source-ips 8
+done
+
+echo "== Redis load: 1,000 streams at 16 KiB/s over two replicas"
+# redis_load LABEL SOURCES SERVER-FLAGS...: 1,000 connections alternating
+# between the replicas, from SOURCES client addresses.
+redis_load() {
+    local label=$1 sources=$2
+    shift 2
+    start_demo 18201 "$@" --redis "$URL" --replicas 2
+    local a=$PID
+    start_demo 18202 "$@" --redis "$URL" --replicas 2
+    local b=$PID
+    sleep 1.5
+    local calls0 cpu0 calls1 cpu1 report
+    calls0=$(redis_calls)
+    cpu0=$(cpu_seconds "$REDIS")
+    report=$(both_replicas --connections 1000 --source-ips "$sources")
+    calls1=$(redis_calls)
+    cpu1=$(cpu_seconds "$REDIS")
+    stop_replicas "$a" "$b"
+    awk -v c="$((calls1 - calls0))" -v w="$RUN_SECONDS" -v u0="$cpu0" -v u1="$cpu1" -v l="$label" \
+        'BEGIN { printf "%s: %.0f Redis scripts/s, redis-server CPU %.1f%%\n", l, c / w, (u1 - u0) / w * 100 }'
+    echo "  $report"
+}
+redis_load "1,000 clients, --client-rate 16KiB" 1000 --client-rate 16KiB
+redis_load "1,000 clients, --client-rate 16KiB, --total-rate 1GiB" 1000 --client-rate 16KiB --total-rate 1GiB
+redis_load "1,000 clients, --client-rate 16KiB, --redis-lease 0.5" 1000 --client-rate 16KiB --redis-lease 0.5
+redis_load "10 clients of 100 streams, --client-rate 1600KiB" 10 --client-rate 1600KiB
