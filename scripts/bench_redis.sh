@@ -73,6 +73,24 @@ for run in $(seq "$RUNS"); do
         --connections 16 --source-ips 8
 done
 
+echo "== one client, replica B's streams slowed to 64 KiB/s each (--rate): A should get the rest"
+for run in $(seq "$RUNS"); do
+    start_demo 18201 --client-rate 1MiB --redis "$URL" --replicas 2
+    a=$PID
+    start_demo 18202 --client-rate 1MiB --rate 64KiB --redis "$URL" --replicas 2
+    b=$PID
+    sleep 1.5
+    "$LOAD" --url "http://127.0.0.1:18201/big.bin" --seconds "$RUN_SECONDS" --connections 1 >"$WORK/a" &
+    la=$!
+    "$LOAD" --url "http://127.0.0.1:18202/big.bin" --seconds "$RUN_SECONDS" --connections 4 >"$WORK/b" &
+    wait "$la" $!
+    stop_replicas "$a" "$b"
+    ra=$(field aggregate_Bps "$(cat "$WORK/a")")
+    rb=$(field aggregate_Bps "$(cat "$WORK/b")")
+    awk -v a="$ra" -v b="$rb" -v r=1048576 -v n="$run" \
+        'BEGIN { printf "run %d: A (1 stream) %.1f%%, B (4 slowed streams) %.1f%%, together %.1f%% of the client rate\n", n, a / r * 100, b / r * 100, (a + b) / r * 100 }'
+done
+
 echo "== Redis load: 1,000 streams at 16 KiB/s over two replicas"
 # redis_load LABEL SOURCES SERVER-FLAGS...: 1,000 connections alternating
 # between the replicas, from SOURCES client addresses.

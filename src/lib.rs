@@ -6,8 +6,8 @@
 //! `If-Range` and the other preconditions of RFC 9110 from the request and answers
 //! 200, 206 (one range or `multipart/byteranges`), 304, 412 or 416. The body reads
 //! only the bytes it sends, with positional reads in bounded chunks, so a range at
-//! the end of a huge file starts at once and the body holds about two chunks per
-//! download (the server's own write buffer comes on top; see
+//! the end of a huge file starts at once and the body holds about one chunk per
+//! download, two while reading from disk (the server's own write buffer comes on top; see
 //! [`RangeServeLayer::chunk_size`]). Responses that are not file-backed pass through untouched: status,
 //! headers, body frames and trailers (gRPC keeps working).
 //!

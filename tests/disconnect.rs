@@ -61,7 +61,7 @@ async fn a_thousand_aborted_downloads_leave_no_descriptor_task_or_client_state()
     // Settle the runtime's own descriptors and tasks with one full download.
     download_part(addr, usize::MAX).await;
     closed_rx.recv().await.unwrap();
-    wait_for(|| shutdown.active() == 0).await;
+    wait_for(|| shutdown.active() == 0 && control.active_clients() == 0).await;
     let (fds, tasks) = (open_fds(), alive_tasks());
 
     for _ in 0..20 {
@@ -80,7 +80,13 @@ async fn a_thousand_aborted_downloads_leave_no_descriptor_task_or_client_state()
     wait_for(|| shutdown.active() == 0 && open_fds() <= fds && alive_tasks() <= tasks).await;
     assert_eq!(shutdown.active(), 0, "bodies still alive");
     assert_eq!(open_fds(), fds, "file descriptors leaked");
-    assert_eq!(alive_tasks(), tasks, "tasks leaked");
+    // At most: the client's turn keeper, if it had not ended yet when the
+    // baseline was taken, has ended since.
+    assert!(
+        alive_tasks() <= tasks,
+        "tasks leaked: {} > {tasks}",
+        alive_tasks()
+    );
     assert_eq!(control.active_clients(), 0, "client state leaked");
 }
 

@@ -96,7 +96,7 @@ struct Args {
 
     /// Most bytes hyper buffers per HTTP/1 connection (at least 8KiB). With the
     /// chunk size, bounds the server memory a client that stops reading holds:
-    /// about this plus two chunks.
+    /// about this plus a chunk or two.
     #[arg(long, value_name = "BYTES", default_value = "8KiB", value_parser = bytes)]
     max_buf_size: u64,
 

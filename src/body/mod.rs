@@ -44,7 +44,9 @@ impl Segment {
 /// It streams a plan of segments (ranges of a [`RangeSource`], and for
 /// `multipart/byteranges` the boundaries between them), reading at most one chunk at
 /// a time with positional reads. While a chunk is being sent, the next one is
-/// already being read. Its [`size_hint`](Body::size_hint) is exact, so a server can
+/// already being read if the source's reads have to wait (disk); reads that
+/// complete at once (cached pages) are made when the chunk is asked for, so a
+/// client that stops reading does not make the server hold one more chunk. Its [`size_hint`](Body::size_hint) is exact, so a server can
 /// send `Content-Length`; after the last frame it returns `None` forever.
 ///
 /// If the source fails or returns a buffer of the wrong length, the body yields the
@@ -77,13 +79,27 @@ pub struct RangeBody {
 
 struct Reader {
     source: Arc<dyn RangeSource>,
-    /// Segments not yet scheduled; the front one may be partly scheduled.
+    /// Segments not yet planned; the front one may be partly planned.
     segments: VecDeque<Segment>,
     /// The read of the next chunk to send, and its expected length.
-    pending: Option<(ReadFuture, usize)>,
+    pending: Option<(Read, usize)>,
+    /// The next chunk (offset, length), planned but not read yet.
+    planned: Option<(u64, usize)>,
+    /// Whether the source's last read had to wait (disk, blocking pool): then
+    /// the next chunk is read while this one is sent. Reads that complete at
+    /// once (cached pages, bytes in memory) are not done ahead, so a response
+    /// whose client stops reading holds no chunk beyond what the server
+    /// already took from it.
+    slow: bool,
     /// Bytes not yet yielded.
     remaining: u64,
     chunk_size: usize,
+}
+
+/// A read of one chunk: done when it was started, or running.
+enum Read {
+    Done(io::Result<Bytes>),
+    Running(ReadFuture),
 }
 
 impl RangeBody {
@@ -129,6 +145,8 @@ impl RangeBody {
                 source,
                 segments,
                 pending: None,
+                planned: None,
+                slow: false,
                 remaining,
                 chunk_size: chunk_size.max(1),
             }),
@@ -174,12 +192,12 @@ impl Default for RangeBody {
 }
 
 impl Reader {
-    /// Starts reading the next chunk, of at most `max_chunk` bytes, if the next
-    /// segment is a source range.
-    fn schedule(&mut self, max_chunk: usize) {
-        debug_assert!(self.pending.is_none());
+    /// Plans the next chunk, of at most `max_chunk` bytes, if the next segment
+    /// is a source range.
+    fn plan(&mut self, max_chunk: usize) -> Option<(u64, usize)> {
+        debug_assert!(self.pending.is_none() && self.planned.is_none());
         let Some(Segment::Source(range)) = self.segments.front_mut() else {
-            return;
+            return None;
         };
         let len = range.len().min(max_chunk as u64);
         let offset = range.start;
@@ -187,23 +205,43 @@ impl Reader {
         if range.start == range.end {
             self.segments.pop_front();
         }
-        let len = len as usize; // at most `max_chunk`
-        self.pending = Some((self.source.clone().read_at(offset, len), len));
+        Some((offset, len as usize)) // at most `max_chunk`
+    }
+
+    /// Starts reading a planned chunk, polling it once with `cx`: whether it
+    /// completes at once decides whether the next one is read ahead.
+    fn start(&mut self, (offset, len): (u64, usize), cx: &mut Context<'_>) {
+        let mut read = self.source.clone().read_at(offset, len);
+        let read = match read.as_mut().poll(cx) {
+            Poll::Ready(result) => Read::Done(result),
+            Poll::Pending => Read::Running(read),
+        };
+        self.slow = matches!(read, Read::Running(_));
+        self.pending = Some((read, len));
     }
 
     /// The length of the next chunk, if it is known yet.
     fn next_len(&self) -> Option<usize> {
-        match (&self.pending, self.segments.front()) {
-            (Some((_, len)), _) => Some(*len),
-            (None, Some(Segment::Static(bytes))) => Some(bytes.len()),
-            (None, _) => None,
+        match (&self.pending, &self.planned, self.segments.front()) {
+            (Some((_, len)), _, _) | (None, Some((_, len)), _) => Some(*len),
+            (None, None, Some(Segment::Static(bytes))) => Some(bytes.len()),
+            (None, None, _) => None,
         }
     }
 
-    /// Reads ahead: starts reading the next chunk while the current one is sent.
+    /// Plans the next chunk while the current one is sent, and reads it now if
+    /// the source's reads have to wait.
     fn read_ahead(&mut self, max_chunk: usize) {
-        if self.pending.is_none() {
-            self.schedule(max_chunk);
+        if self.pending.is_some() || self.planned.is_some() {
+            return;
+        }
+        let Some(next) = self.plan(max_chunk) else {
+            return;
+        };
+        match self.slow {
+            // Nobody waits on this poll: the body is polled again for the frame.
+            true => self.start(next, &mut Context::from_waker(std::task::Waker::noop())),
+            false => self.planned = Some(next),
         }
     }
 
@@ -214,22 +252,37 @@ impl Reader {
         max_chunk: usize,
     ) -> Poll<Option<io::Result<Bytes>>> {
         if self.pending.is_none() {
-            match self.segments.front() {
-                None => return Poll::Ready(None),
-                Some(Segment::Static(_)) => {
-                    let Some(Segment::Static(bytes)) = self.segments.pop_front() else {
-                        unreachable!("front segment is static");
-                    };
-                    self.remaining -= bytes.len() as u64;
-                    return Poll::Ready(Some(Ok(bytes)));
-                }
-                Some(Segment::Source(_)) => self.schedule(max_chunk),
-            }
+            let next = match self.planned.take() {
+                Some(planned) => planned,
+                None => match self.segments.front() {
+                    None => return Poll::Ready(None),
+                    Some(Segment::Static(_)) => {
+                        let Some(Segment::Static(bytes)) = self.segments.pop_front() else {
+                            unreachable!("front segment is static");
+                        };
+                        self.remaining -= bytes.len() as u64;
+                        return Poll::Ready(Some(Ok(bytes)));
+                    }
+                    Some(Segment::Source(_)) => self.plan(max_chunk).expect("a source range"),
+                },
+            };
+            self.start(next, cx);
         }
-        let (read, expected) = self.pending.as_mut().expect("a read was scheduled");
+        let (read, expected) = self.pending.as_mut().expect("a read was started");
         let expected = *expected;
-        let result = ready!(read.as_mut().poll(cx));
-        self.pending = None;
+        let result = match read {
+            Read::Done(_) => {
+                let Some((Read::Done(result), _)) = self.pending.take() else {
+                    unreachable!("the read is done");
+                };
+                result
+            }
+            Read::Running(read) => {
+                let result = ready!(read.as_mut().poll(cx));
+                self.pending = None;
+                result
+            }
+        };
         let chunk = match result {
             Ok(chunk) if chunk.len() == expected => chunk,
             Ok(chunk) => {
@@ -326,6 +379,7 @@ impl fmt::Debug for RangeBody {
                 .field("remaining", &reader.remaining)
                 .field("chunk_size", &reader.chunk_size)
                 .field("reading", &reader.pending.is_some())
+                .field("reads_ahead", &reader.slow)
                 .field("throttle", &self.throttle);
         }
         debug.finish_non_exhaustive()
@@ -352,6 +406,8 @@ mod tests {
         reads: Mutex<Vec<(u64, usize)>>,
         short_after: Option<usize>,
         polls: AtomicUsize,
+        /// Reads wait once before completing, as reads from disk do.
+        slow: bool,
     }
 
     impl RangeSource for Recording {
@@ -366,7 +422,13 @@ mod tests {
             if self.short_after.is_some_and(|after| n >= after) {
                 chunk.truncate(len - 1);
             }
-            Box::pin(std::future::ready(Ok(chunk)))
+            match self.slow {
+                true => Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    Ok(chunk)
+                }),
+                false => Box::pin(std::future::ready(Ok(chunk))),
+            }
         }
     }
 
@@ -396,6 +458,29 @@ mod tests {
             *recording.reads.lock().unwrap(),
             [(10, 10), (20, 10), (30, 5)]
         );
+    }
+
+    #[tokio::test]
+    async fn only_reads_that_wait_are_made_ahead() {
+        for slow in [false, true] {
+            let recording = Arc::new(Recording {
+                data: Bytes::from(vec![7u8; 100]),
+                slow,
+                ..Default::default()
+            });
+            let mut body = RangeBody::full(recording.clone(), 10);
+            body.frame().await.unwrap().unwrap();
+            // Cached pages: the next chunk is read when asked for, so a client
+            // that stops reading holds no chunk read for it. Disk: it is read
+            // while this one is sent.
+            let reads = recording.reads.lock().unwrap().clone();
+            match slow {
+                false => assert_eq!(reads, [(0, 10)]),
+                true => assert_eq!(reads, [(0, 10), (10, 10)]),
+            }
+            assert_eq!(frames(body).await.concat(), [7u8; 90]);
+            assert_eq!(recording.reads.lock().unwrap().len(), 10);
+        }
     }
 
     #[tokio::test]

@@ -26,6 +26,7 @@ use super::store::{Ask, FallbackMode, Lease, Store, StorePolicy, TakeFuture};
 /// could have `want` (or its share of a period, if less). An idle key expires
 /// once its bucket would be full anyway.
 const TAKE: &str = r"
+redis.replicate_commands()
 local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
 local want = tonumber(ARGV[3])
@@ -86,9 +87,11 @@ local wait = 0
 if tokens < target then
   wait = (target - tokens) * 1000000 / rate
 end
-local have = math.max(allowance, tokens - reserved)
-if have < target then
-  wait = math.max(wait, (target - have) * 1000000 / share)
+if math.max(allowance, tokens - reserved) < target then
+  -- Its own share accrues at `share`; what nobody reserves, at up to `rate`.
+  local by_share = (target - allowance) * 1000000 / share
+  local by_free = (target - (tokens - reserved)) * 1000000 / rate
+  wait = math.max(wait, math.min(by_share, by_free))
 end
 return {granted, math.ceil(wait)}
 ";
@@ -111,7 +114,7 @@ return {granted, math.ceil(wait)}
 /// its bucket (a slice and a quarter, 125 ms of the rate by default) plus the
 /// leased bytes replicas held unsent when the period began (at most a slice each,
 /// and none after a second without streams: an idle replica drops what it
-/// holds). Measured with two replicas: within 1% of the rate over 8 s (see
+/// holds). Measured with two replicas: within 1.5% of the rate over 8 s (see
 /// BENCHMARKS.md).
 ///
 /// # Fairness
@@ -255,7 +258,7 @@ impl RedisLimits {
     }
 
     /// How long a lease may take before Redis counts as failed (250 ms by
-    /// default).
+    /// default, at least 1 ms). The connection is then made anew.
     ///
     /// ```
     /// # use tower_range_serve::throttle::RedisLimits;
@@ -264,12 +267,15 @@ impl RedisLimits {
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.policy.timeout = timeout;
+        self.policy.timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
     /// How long a limit stays on its fallback after Redis failed before asking
-    /// again (one second by default).
+    /// again (one second by default, at least 10 ms). Each new attempt that
+    /// fails holds that limit's streams for up to the [`timeout`](Self::timeout)
+    /// if Redis does not answer at all (it is unreachable, not refusing), once
+    /// per retry period and limit.
     ///
     /// ```
     /// # use tower_range_serve::throttle::RedisLimits;
@@ -278,7 +284,7 @@ impl RedisLimits {
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// ```
     pub fn retry_after(mut self, retry: Duration) -> Self {
-        self.policy.retry = retry;
+        self.policy.retry = retry.max(Duration::from_millis(10));
         self
     }
 
@@ -310,24 +316,30 @@ impl RedisLimits {
 
     async fn take(&self, key: &str, ask: Ask) -> Result<Lease, RedisError> {
         let mut connection = self.connection().await?;
-        let result = self
-            .script
-            .key(format!("{}:{key}", self.prefix))
+        let mut invocation = self.script.key(format!("{}:{key}", self.prefix));
+        invocation
             .arg(ask.rate)
             .arg(ask.capacity)
             .arg(ask.want)
             .arg(self.replica)
             .arg(ask.weight)
-            .arg(u64::try_from(ask.period.as_micros()).unwrap_or(u64::MAX))
-            .invoke_async::<(u64, u64)>(&mut connection)
-            .await;
+            .arg(u64::try_from(ask.period.as_micros()).unwrap_or(u64::MAX));
+        let invoke = invocation.invoke_async::<(u64, u64)>(&mut connection);
+        let result = match tokio::time::timeout(self.policy.timeout, invoke).await {
+            Ok(result) => result,
+            Err(_) => Err(RedisError::from(std::io::Error::from(
+                std::io::ErrorKind::TimedOut,
+            ))),
+        };
         match result {
             Ok((granted, wait)) => Ok(Lease {
                 granted: granted.min(ask.want),
                 wait: Duration::from_micros(wait),
             }),
             Err(error) => {
-                // Connect anew next time (Redis may have restarted).
+                // Connect anew next time: Redis may have restarted, or the
+                // connection may be stuck. (A lease given up on by its caller,
+                // whose stream went away, keeps the connection.)
                 *self.connection.lock().await = None;
                 Err(error)
             }

@@ -21,6 +21,8 @@ use super::shared::limiter_for;
 pub(crate) trait Store: Send + Sync + fmt::Debug + 'static {
     /// Takes up to `ask.want` bytes from the budget of `key`, which refills at
     /// `ask.rate` bytes per second and holds at most `ask.capacity` bytes.
+    /// Gives up (an error) after the policy's `timeout`; the keeper stops
+    /// waiting after twice that.
     fn take<'a>(&'a self, key: &'a str, ask: Ask) -> TakeFuture<'a>;
 
     /// How leases are sized and what happens when the store fails.
@@ -113,11 +115,14 @@ impl Leases {
         len: u64,
     ) {
         let policy = store.policy();
-        let slice = ((rate as f64 * policy.lease.as_secs_f64()) as u64).max(1);
+        // Beyond 2^53 bytes per second a rate is unlimited in practice, and the
+        // store's arithmetic (Lua's doubles) stays exact below it.
+        let rate = rate.min(1 << 53);
+        let slice = ((rate as f64 * policy.lease.as_secs_f64()) as u64).clamp(1, 1 << 53);
         // A slice and a quarter: a replica a little late to ask again (timer,
         // round trip) loses nothing, and a key's burst stays near one slice. At
         // least a tenth of a second, the largest chunk a limit hands out.
-        let capacity = (slice + slice / 4).max(rate / 10);
+        let capacity = slice.saturating_add(slice / 4).max(rate / 10);
         if self
             .used_at
             .is_some_and(|at| at.elapsed() > policy.lease.max(IDLE))
@@ -156,7 +161,9 @@ impl Leases {
                 weight: weight.max(1),
                 period: policy.lease,
             };
-            match tokio::time::timeout(policy.timeout, store.take(key, ask)).await {
+            // The store gives up after `timeout` itself (and can then drop a
+            // stuck connection); this is the guard against one that does not.
+            match tokio::time::timeout(policy.timeout * 2, store.take(key, ask)).await {
                 Ok(Ok(lease)) => {
                     self.balance += lease.granted;
                     // Not worth asking again before a whole slice is there.
