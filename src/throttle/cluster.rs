@@ -8,7 +8,7 @@ use std::time::Duration;
 use ::redis::aio::MultiplexedConnection;
 use ::redis::{Client, IntoConnectionInfo, RedisError, Script};
 
-use super::store::{Ask, FallbackMode, Lease, Store, StorePolicy, TakeFuture};
+use super::store::{Ask, FallbackMode, Health, Lease, Store, StorePolicy, TakeFuture};
 
 /// The token bucket of one key, in Redis, shared fairly by the replicas drawing
 /// from it. On Redis's own clock (`TIME`), so servers' clocks never matter.
@@ -128,10 +128,11 @@ return {granted, math.ceil(wait)}
 /// # When Redis fails
 ///
 /// A lease that fails or takes longer than [`timeout`](Self::timeout) (250 ms by
-/// default) switches that limit to its [`Fallback`] for
-/// [`retry_after`](Self::retry_after) (one second), then Redis is asked again:
-/// replicas rejoin the shared budget by themselves when Redis is back. A stream
-/// never fails because Redis did.
+/// default) switches every limit of this `RedisLimits` to its [`Fallback`] for
+/// [`retry_after`](Self::retry_after) (one second); then a probe, in the
+/// background, asks Redis again, and when it answers all limits rejoin the
+/// shared budget by themselves. Only the lease that found Redis failing waits
+/// for it (up to the timeout); a stream never fails because Redis did.
 ///
 /// Redis is connected to lazily, on the first lease, and again after a failure;
 /// a server starts even while Redis is down.
@@ -158,6 +159,7 @@ pub struct RedisLimits {
     replica: u64,
     prefix: String,
     policy: StorePolicy,
+    health: Health,
 }
 
 /// What streams under a shared limit do while Redis cannot be reached.
@@ -226,6 +228,7 @@ impl RedisLimits {
                 retry: Duration::from_secs(1),
                 fallback: FallbackMode::Local { replicas: 1 },
             },
+            health: Health::default(),
         })
     }
 
@@ -271,11 +274,10 @@ impl RedisLimits {
         self
     }
 
-    /// How long a limit stays on its fallback after Redis failed before asking
-    /// again (one second by default, at least 10 ms). Each new attempt that
-    /// fails holds that limit's streams for up to the [`timeout`](Self::timeout)
-    /// if Redis does not answer at all (it is unreachable, not refusing), once
-    /// per retry period and limit.
+    /// How long every limit stays on its fallback after Redis failed before it
+    /// is asked again (one second by default, at least 10 ms). The question is
+    /// a probe in a task of its own (a lease of nothing): streams keep their
+    /// fallback until Redis has answered it.
     ///
     /// ```
     /// # use tower_range_serve::throttle::RedisLimits;
@@ -363,6 +365,10 @@ impl Store for RedisLimits {
 
     fn policy(&self) -> &StorePolicy {
         &self.policy
+    }
+
+    fn health(&self) -> &Health {
+        &self.health
     }
 }
 

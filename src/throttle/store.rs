@@ -10,6 +10,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use leaky_bucket::RateLimiter;
@@ -27,6 +28,76 @@ pub(crate) trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// How leases are sized and what happens when the store fails.
     fn policy(&self) -> &StorePolicy;
+
+    /// Whether the store is failing, shared by every limit that uses it.
+    fn health(&self) -> &Health;
+}
+
+/// Whether a store is failing, shared by every keeper that uses it: one failed
+/// lease sends them all to their fallback for the retry period; after it, a
+/// probe (a lease of nothing, in a task of its own) asks the store whether it
+/// answers again, while every keeper goes on with its fallback. Streams never
+/// wait for a failing store, and it gets one request per retry period.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    /// Until when the store counts as failing; `None` while it answers.
+    failing_until: std::sync::Mutex<Option<Instant>>,
+    probing: AtomicBool,
+}
+
+/// What a keeper may do with its store now.
+#[derive(Debug, PartialEq, Eq)]
+enum Standing {
+    Healthy,
+    /// Use the fallback until then.
+    Failing(Instant),
+    /// Start the probe, and use the fallback until then (by when it knows).
+    Probe(Instant),
+}
+
+/// Clears the probing mark when the probe ends, however it ends.
+struct Probing(Arc<dyn Store>);
+
+impl Drop for Probing {
+    fn drop(&mut self) {
+        self.0.health().probing.store(false, Ordering::Release);
+    }
+}
+
+impl Health {
+    fn standing(&self, policy: &StorePolicy) -> Standing {
+        let now = Instant::now();
+        match *self.failing_until.lock().unwrap_or_else(|e| e.into_inner()) {
+            None => Standing::Healthy,
+            Some(until) if now < until => Standing::Failing(until),
+            // A probe is running: it knows within twice its timeout.
+            Some(_) if self.probing.swap(true, Ordering::AcqRel) => {
+                Standing::Failing(now + policy.timeout)
+            }
+            Some(_) => Standing::Probe(now + policy.timeout),
+        }
+    }
+
+    /// Asks `store`, in a task of its own, whether it answers again (a lease of
+    /// nothing on `key`), and records the answer.
+    fn probe(store: &Arc<dyn Store>, key: &str, ask: Ask) {
+        let probing = Probing(store.clone());
+        let key = key.to_owned();
+        tokio::spawn(async move {
+            let store = &probing.0;
+            let policy = store.policy();
+            let answer = tokio::time::timeout(policy.timeout * 2, store.take(&key, ask)).await;
+            let failing_until = match answer {
+                Ok(Ok(_)) => None,
+                Ok(Err(())) | Err(_) => Some(Instant::now() + policy.retry),
+            };
+            store.health().set(failing_until);
+        });
+    }
+
+    fn set(&self, failing_until: Option<Instant>) {
+        *self.failing_until.lock().unwrap_or_else(|e| e.into_inner()) = failing_until;
+    }
 }
 
 /// What a [`Store::take`] returns: granted bytes, or an error (unreachable, slow,
@@ -81,8 +152,7 @@ pub(crate) enum FallbackMode {
 /// How long a keeper keeps leased bytes no request draws from.
 const IDLE: Duration = Duration::from_secs(1);
 
-/// A keeper's state towards its store: the leased bytes not handed out yet, and
-/// whether the store is failing.
+/// A keeper's state towards its store: the leased bytes not handed out yet.
 ///
 /// Leased bytes left over when the keeper goes idle (its streams ended) are
 /// dropped after [`IDLE`] (or a lease period, if longer) without a request: a
@@ -97,7 +167,6 @@ pub(crate) struct Leases {
     used_at: Option<Instant>,
     /// When the store should have a whole slice for us again.
     next_ask: Option<Instant>,
-    failing_until: Option<Instant>,
     /// The limiter used while the store fails (`Local` fallback), and its rate.
     local: Option<(u64, Arc<RateLimiter>)>,
 }
@@ -108,7 +177,7 @@ impl Leases {
     /// this process's streams under the limit.
     pub(crate) async fn take(
         &mut self,
-        store: &dyn Store,
+        store: &Arc<dyn Store>,
         key: &str,
         rate: u64,
         weight: u64,
@@ -136,24 +205,6 @@ impl Leases {
                 return;
             }
             let need = len - self.balance;
-            if let Some(until) = self.failing_until {
-                if Instant::now() < until {
-                    match policy.fallback {
-                        FallbackMode::Local { replicas } => {
-                            let share = (rate / u64::from(replicas.max(1))).max(1);
-                            self.local(share).acquire(clamp(need)).await;
-                            self.balance = 0;
-                            return;
-                        }
-                        FallbackMode::Wait => tokio::time::sleep_until(until).await,
-                    }
-                    continue;
-                }
-                self.failing_until = None;
-            }
-            if let Some(at) = self.next_ask.take() {
-                tokio::time::sleep_until(at).await;
-            }
             let ask = Ask {
                 rate,
                 capacity,
@@ -161,6 +212,30 @@ impl Leases {
                 weight: weight.max(1),
                 period: policy.lease,
             };
+            let health = store.health();
+            let fallback_until = match health.standing(policy) {
+                Standing::Healthy => None,
+                Standing::Failing(until) => Some(until),
+                Standing::Probe(until) => {
+                    Health::probe(store, key, Ask { want: 0, ..ask });
+                    Some(until)
+                }
+            };
+            if let Some(until) = fallback_until {
+                match policy.fallback {
+                    FallbackMode::Local { replicas } => {
+                        let share = (rate / u64::from(replicas.max(1))).max(1);
+                        self.local(share).acquire(clamp(need)).await;
+                        self.balance = 0;
+                        return;
+                    }
+                    FallbackMode::Wait => tokio::time::sleep_until(until).await,
+                }
+                continue;
+            }
+            if let Some(at) = self.next_ask.take() {
+                tokio::time::sleep_until(at).await;
+            }
             // The store gives up after `timeout` itself (and can then drop a
             // stuck connection); this is the guard against one that does not.
             match tokio::time::timeout(policy.timeout * 2, store.take(key, ask)).await {
@@ -171,9 +246,7 @@ impl Leases {
                         self.next_ask = Some(Instant::now() + lease.wait);
                     }
                 }
-                Ok(Err(())) | Err(_) => {
-                    self.failing_until = Some(Instant::now() + policy.retry);
-                }
+                Ok(Err(())) | Err(_) => health.set(Some(Instant::now() + policy.retry)),
             }
         }
     }
@@ -207,6 +280,7 @@ mod tests {
         failing: std::sync::atomic::AtomicBool,
         asks: Mutex<Vec<Ask>>,
         policy: StorePolicy,
+        health: Health,
     }
 
     impl Bucket {
@@ -221,6 +295,7 @@ mod tests {
                     retry: Duration::from_secs(1),
                     fallback,
                 },
+                health: Health::default(),
             }
         }
 
@@ -259,11 +334,38 @@ mod tests {
         fn policy(&self) -> &StorePolicy {
             &self.policy
         }
+
+        fn health(&self) -> &Health {
+            &self.health
+        }
+    }
+
+    /// A bucket, and the same as the keepers see it.
+    fn bucket(fallback: FallbackMode) -> (Arc<Bucket>, Arc<dyn Store>) {
+        let bucket = Arc::new(Bucket::new(fallback));
+        (bucket.clone(), bucket)
+    }
+
+    /// Lets spawned probes run.
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn wants(bucket: &Bucket) -> Vec<u64> {
+        bucket
+            .asks
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|ask| ask.want)
+            .collect()
     }
 
     #[tokio::test(start_paused = true)]
     async fn leases_slices_and_hands_them_out_locally() {
-        let store = Bucket::new(FallbackMode::Wait);
+        let (bucket, store) = bucket(FallbackMode::Wait);
         let mut leases = Leases::default();
         let start = Instant::now();
         // 10,000 B/s: a lease is 1,000 bytes; 100-byte chunks take one round
@@ -271,7 +373,7 @@ mod tests {
         for _ in 0..50 {
             leases.take(&store, "k", 10_000, 1, 100).await;
         }
-        assert_eq!(store.asks.lock().unwrap().len(), 5);
+        assert_eq!(bucket.asks.lock().unwrap().len(), 5);
         // The first 1,250 bytes were in the full bucket (a slice and a
         // quarter); the rest came at the rate.
         assert_eq!(start.elapsed(), Duration::from_millis(375));
@@ -279,24 +381,24 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn leased_bytes_left_over_are_dropped_after_a_second_idle() {
-        let store = Bucket::new(FallbackMode::Wait);
+        let (bucket, store) = bucket(FallbackMode::Wait);
         let mut leases = Leases::default();
         // Leases a slice of 1,000 bytes, keeps 900.
         leases.take(&store, "k", 10_000, 1, 100).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         leases.take(&store, "k", 10_000, 1, 100).await;
-        assert_eq!(store.asks.lock().unwrap().len(), 1, "kept for a second");
+        assert_eq!(bucket.asks.lock().unwrap().len(), 1, "kept for a second");
         tokio::time::sleep(Duration::from_millis(1001)).await;
         leases.take(&store, "k", 10_000, 1, 100).await;
-        assert_eq!(store.asks.lock().unwrap().len(), 2, "dropped after");
+        assert_eq!(bucket.asks.lock().unwrap().len(), 2, "dropped after");
         assert_eq!(leases.balance, 900);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_failing_store_falls_back_to_a_local_share_then_rejoins() {
-        let store = Bucket::new(FallbackMode::Local { replicas: 2 });
+        let (bucket, store) = bucket(FallbackMode::Local { replicas: 2 });
         let mut leases = Leases::default();
-        store.fail(true);
+        bucket.fail(true);
         let start = Instant::now();
         // 10,000 B/s shared by two replicas: 5,000 B/s here, whose bucket
         // starts with 500 bytes.
@@ -304,28 +406,63 @@ mod tests {
             leases.take(&store, "k", 10_000, 1, 100).await;
         }
         assert_eq!(start.elapsed(), Duration::from_millis(100));
-        assert_eq!(store.asks.lock().unwrap().len(), 1);
-        store.fail(false);
+        assert_eq!(bucket.asks.lock().unwrap().len(), 1);
+        bucket.fail(false);
         tokio::time::sleep_until(start + Duration::from_secs(1)).await;
+        // The retry period is over: a probe (a lease of nothing) asks in the
+        // background while this chunk goes by the fallback, without waiting.
         leases.take(&store, "k", 10_000, 1, 100).await;
-        assert_eq!(store.asks.lock().unwrap().len(), 2);
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        settle().await;
+        leases.take(&store, "k", 10_000, 1, 100).await;
+        assert_eq!(wants(&bucket), [1000, 0, 1000]);
         assert_eq!(start.elapsed(), Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]
+    async fn one_failed_lease_sends_every_limit_to_its_fallback_and_one_probes() {
+        let (bucket, store) = bucket(FallbackMode::Local { replicas: 1 });
+        let mut limits: Vec<Leases> = (0..3).map(|_| Leases::default()).collect();
+        bucket.fail(true);
+        let start = Instant::now();
+        for (i, leases) in limits.iter_mut().enumerate() {
+            leases.take(&store, &format!("k{i}"), 10_000, 1, 100).await;
+        }
+        // Only the first limit asked; the others went to the fallback at once.
+        assert_eq!(wants(&bucket), [1000]);
+        // After the retry period, one probe for all of them, still failing.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for (i, leases) in limits.iter_mut().enumerate() {
+            leases.take(&store, &format!("k{i}"), 10_000, 1, 100).await;
+        }
+        settle().await;
+        assert_eq!(wants(&bucket), [1000, 0]);
+        // The store answers again: the next probe succeeds and all rejoin.
+        bucket.fail(false);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        limits[1].take(&store, "k1", 10_000, 1, 100).await;
+        settle().await;
+        limits[2].take(&store, "k2", 10_000, 1, 100).await;
+        assert_eq!(wants(&bucket), [1000, 0, 0, 1000]);
+        // Nobody ever waited for the store.
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_failing_store_makes_streams_wait_when_asked_to() {
-        let store = Bucket::new(FallbackMode::Wait);
+        let (bucket, store) = bucket(FallbackMode::Wait);
         let mut leases = Leases::default();
-        store.fail(true);
+        bucket.fail(true);
         let start = Instant::now();
         let take = leases.take(&store, "k", 10_000, 1, 100);
         let failing = async {
             tokio::time::sleep(Duration::from_millis(2500)).await;
-            store.fail(false);
+            bucket.fail(false);
         };
         tokio::join!(take, failing);
-        // Asked at 0, 1 and 2 s (failing), then at 3 s.
-        assert_eq!(start.elapsed(), Duration::from_secs(3));
-        assert_eq!(store.asks.lock().unwrap().len(), 4);
+        // Asked at 0 s (failing), probed at 1 and 2 s (failing) and 3 s (it
+        // answers); the stream's next look, at 3.25 s, leases.
+        assert_eq!(wants(&bucket), [1000, 0, 0, 0, 1000]);
+        assert_eq!(start.elapsed(), Duration::from_millis(3250));
     }
 }

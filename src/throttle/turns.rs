@@ -115,7 +115,7 @@ async fn keep(limit: Weak<SharedLimit>, mut requests: mpsc::UnboundedReceiver<Re
         let mut acquire = pin!(async {
             match &store {
                 Some((store, key)) => {
-                    leases.take(&**store, key, rate, streams, len as u64).await;
+                    leases.take(store, key, rate, streams, len as u64).await;
                 }
                 None => limiter.acquire(len).await,
             }
