@@ -46,8 +46,9 @@ impl Segment {
 /// a time with positional reads. While a chunk is being sent, the next one is
 /// already being read if the source's reads have to wait (disk); reads that
 /// complete at once (cached pages) are made when the chunk is asked for, so a
-/// client that stops reading does not make the server hold one more chunk. Its [`size_hint`](Body::size_hint) is exact, so a server can
-/// send `Content-Length`; after the last frame it returns `None` forever.
+/// client that stops reading does not make the server hold one more chunk. Its
+/// [`size_hint`](Body::size_hint) is exact, so a server can send
+/// `Content-Length`; after the last frame it returns `None` forever.
 ///
 /// If the source fails or returns a buffer of the wrong length, the body yields the
 /// error and ends: the connection is aborted instead of completing a response whose

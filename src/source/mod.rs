@@ -35,6 +35,14 @@ pub type ReadFuture = Pin<Box<dyn Future<Output = io::Result<Bytes>> + Send + 's
 /// The body only asks for offsets and lengths inside `0..len()`, one read at a time
 /// per response, and never more than its chunk size at once.
 ///
+/// The body polls each read once when it starts it. A read that completes then
+/// (a copy from memory or the page cache) is made only when the client is ready
+/// for the chunk; a read that does not is taken as slow, and the next chunk is
+/// then read ahead while one is sent: polled once with a no-op waker, and again
+/// when the body is next polled. So a slow read should start its work when
+/// `read_at` is called or on its first poll (spawn it, as [`FileSource`] does
+/// on the blocking pool), not in later steps that need a wake-up.
+///
 /// # Example
 ///
 /// An in-memory source; [`Bytes`] already implements the trait like this.

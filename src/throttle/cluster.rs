@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use ::redis::aio::MultiplexedConnection;
-use ::redis::{Client, IntoConnectionInfo, RedisError, Script};
+use ::redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, RedisError, Script};
 
 use super::store::{Ask, FallbackMode, Health, Lease, Store, StorePolicy, TakeFuture};
 
@@ -312,7 +312,16 @@ impl RedisLimits {
         if let Some(connection) = &*slot {
             return Ok(connection.clone());
         }
-        let connection = self.client.get_multiplexed_async_connection().await?;
+        // Our timeout for connecting and for every answer (redis-rs would
+        // otherwise cut answers at its own 500 ms).
+        let timeout = Some(self.policy.timeout);
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(timeout)
+            .set_response_timeout(timeout);
+        let connection = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
         Ok(slot.insert(connection).clone())
     }
 

@@ -204,6 +204,10 @@ impl Leases {
                 self.used_at = Some(Instant::now());
                 return;
             }
+            // Before the store's health: it may have failed meanwhile.
+            if let Some(at) = self.next_ask.take() {
+                tokio::time::sleep_until(at).await;
+            }
             let need = len - self.balance;
             let ask = Ask {
                 rate,
@@ -232,9 +236,6 @@ impl Leases {
                     FallbackMode::Wait => tokio::time::sleep_until(until).await,
                 }
                 continue;
-            }
-            if let Some(at) = self.next_ask.take() {
-                tokio::time::sleep_until(at).await;
             }
             // The store gives up after `timeout` itself (and can then drop a
             // stuck connection); this is the guard against one that does not.
@@ -446,6 +447,23 @@ mod tests {
         assert_eq!(wants(&bucket), [1000, 0, 0, 1000]);
         // Nobody ever waited for the store.
         assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_limit_waiting_to_ask_again_sees_that_the_store_failed_meanwhile() {
+        let (bucket, store) = bucket(FallbackMode::Local { replicas: 1 });
+        let (mut a, mut b) = (Leases::default(), Leases::default());
+        // A leases 1,000 of the 1,250 bytes: a whole slice is there again in 75 ms.
+        a.take(&store, "a", 10_000, 1, 100).await;
+        // A needs more than it holds and waits those 75 ms to ask; meanwhile B
+        // finds the store failing. A then goes by its fallback without asking.
+        let b_fails = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            bucket.fail(true);
+            b.take(&store, "b", 10_000, 1, 100).await;
+        };
+        tokio::join!(a.take(&store, "a", 10_000, 1, 1000), b_fails);
+        assert_eq!(wants(&bucket), [1000, 1000]);
     }
 
     #[tokio::test(start_paused = true)]
