@@ -119,6 +119,13 @@ fn limits(redis: &RedisServer, prefix: &str) -> RedisLimits {
     RedisLimits::new(redis.url()).unwrap().prefix(prefix)
 }
 
+/// A replica whose client rate is shared through `redis` under `prefix`.
+fn client_rate_replica(redis: &RedisServer, prefix: &str, rate: u64) -> RangeServeLayer {
+    RangeServeLayer::new()
+        .client_rate(Bandwidth::new(rate))
+        .redis(limits(redis, prefix))
+}
+
 /// The least time `bytes` can take at `rate` with the documented burst: the
 /// bucket (125 ms of the rate) plus a 100 ms lease per replica.
 fn at_least(bytes: u64, rate: u64, replicas: u32) -> Duration {
@@ -132,11 +139,7 @@ fn one_client_through_two_replicas_gets_its_rate_in_total() {
         return;
     };
     let rate = 512 * KIB;
-    let replica = || {
-        RangeServeLayer::new()
-            .client_rate(Bandwidth::new(rate))
-            .redis(limits(&redis, "one-client"))
-    };
+    let replica = || client_rate_replica(&redis, "one-client", rate);
     let downloads = vec![Downloads {
         peer: "10.0.0.1",
         streams: 4,
@@ -164,9 +167,7 @@ fn replicas_split_a_client_rate_evenly_whoever_asks_first() {
     let start = Arc::new(Barrier::new(2));
     let replicas: Vec<_> = (0..2)
         .map(|me| {
-            let layer = RangeServeLayer::new()
-                .client_rate(Bandwidth::new(rate))
-                .redis(limits(&redis, "even"));
+            let layer = client_rate_replica(&redis, "even", rate);
             let (sent, start) = (sent.clone(), start.clone());
             std::thread::spawn(move || {
                 let runtime = replica_runtime();
@@ -192,11 +193,7 @@ fn two_clients_through_two_replicas_do_not_share_a_rate() {
         return;
     };
     let rate = 512 * KIB;
-    let replica = || {
-        RangeServeLayer::new()
-            .client_rate(Bandwidth::new(rate))
-            .redis(limits(&redis, "two-clients"))
-    };
+    let replica = || client_rate_replica(&redis, "two-clients", rate);
     let both = vec![
         Downloads {
             peer: "10.0.0.1",
