@@ -6,15 +6,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
+use super::pool::Buffer;
 use super::{RangeSource, ReadFuture};
 
 /// A regular file opened for serving.
 ///
 /// Every chunk is one positional read straight into the buffer that becomes the
 /// body frame: one copy from the page cache, no shared cursor, no read of bytes
-/// outside the planned ranges. On Linux, a chunk whose pages are all cached is
+/// outside the planned ranges. Buffers are recycled once their frame is sent (a
+/// small bounded pool), so a steady download allocates nothing per chunk. On Linux, a chunk whose pages are all cached is
 /// read at once on the calling thread (`preadv2` with `RWF_NOWAIT`, which never
 /// waits for the disk; a memory copy of one chunk); any other read goes to tokio's
 /// blocking pool. Handing every chunk to the blocking pool costs two thread
@@ -95,10 +97,10 @@ impl FileSource {
     #[cfg(target_os = "linux")]
     fn read_cached(&self, offset: u64, len: usize) -> Option<io::Result<Bytes>> {
         use rustix::io::{Errno, ReadWriteFlags, preadv2};
-        let mut buf = BytesMut::zeroed(len);
+        let mut buf = Buffer::new(len);
         let read = preadv2(
             &self.file,
-            &mut [io::IoSliceMut::new(&mut buf)],
+            &mut [io::IoSliceMut::new(buf.as_mut_slice())],
             offset,
             ReadWriteFlags::NOWAIT,
         );
@@ -113,10 +115,14 @@ impl FileSource {
     }
 
     fn read_exact_at(&self, offset: u64, len: usize) -> io::Result<Bytes> {
-        let mut buf = BytesMut::zeroed(len);
+        let mut buf = Buffer::new(len);
         let mut filled = 0;
         while filled < len {
-            match read_at(&self.file, &mut buf[filled..], offset + filled as u64) {
+            match read_at(
+                &self.file,
+                &mut buf.as_mut_slice()[filled..],
+                offset + filled as u64,
+            ) {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,

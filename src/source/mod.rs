@@ -7,6 +7,7 @@
 
 mod bytes;
 mod file;
+mod pool;
 
 pub use self::file::FileSource;
 
