@@ -64,13 +64,18 @@ async fn handler(request: Request<Empty<Bytes>>) -> Result<Response<RangeBody>, 
     Ok(FileResponse::from_bytes(Bytes::from(vec![1; len])).into_response())
 }
 
+/// A request for `len` bytes from client `peer` (an IP).
+fn request(len: usize, peer: &str) -> Request<Empty<Bytes>> {
+    let mut request = Request::get(format!("/{len}")).body(Empty::new()).unwrap();
+    let peer: SocketAddr = format!("{peer}:1000").parse().unwrap();
+    request.extensions_mut().insert(peer);
+    request
+}
+
 /// One download of `len` bytes by client 10.0.0.1, telling `sent` of each frame.
 async fn one_download(layer: RangeServeLayer, len: usize, sent: impl Fn(usize)) {
-    let mut request = Request::get(format!("/{len}")).body(Empty::new()).unwrap();
-    request
-        .extensions_mut()
-        .insert(SocketAddr::from(([10, 0, 0, 1], 1000)));
     let service = layer.layer(service_fn(handler));
+    let request = request(len, "10.0.0.1");
     let mut body = service.oneshot(request).await.unwrap().into_body();
     while let Some(frame) = body.frame().await {
         sent(frame.unwrap().into_data().unwrap().len());
@@ -90,11 +95,7 @@ async fn download_all(layer: RangeServeLayer, downloads: Vec<Downloads>) -> u64 
     let mut tasks = Vec::new();
     for download in downloads {
         for _ in 0..download.streams {
-            let mut request = Request::get(format!("/{}", download.len))
-                .body(Empty::new())
-                .unwrap();
-            let peer: SocketAddr = format!("{}:1000", download.peer).parse().unwrap();
-            request.extensions_mut().insert(peer);
+            let request = request(download.len, download.peer);
             let service = service.clone();
             tasks.push(tokio::spawn(async move {
                 let mut body = service.oneshot(request).await.unwrap().into_body();
