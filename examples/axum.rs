@@ -62,18 +62,11 @@ pub struct UserId(pub String);
 pub fn app(root: &Path) -> Router {
     let root = Arc::new(root.to_path_buf());
 
-    // Free: 256 KiB/s per client IP. axum puts the peer address into
-    // `ConnectInfo`, not a bare `SocketAddr`, so the key is read from there.
+    // Free: 256 KiB/s per client IP. The default client key finds the peer in
+    // axum's `ConnectInfo<SocketAddr>` (the crate's `axum` feature).
     let free = Router::new()
         .route_service("/{*path}", ServeDir::new(root.as_path()))
-        .layer(
-            RangeServeLayer::new()
-                .client_rate(FREE_RATE)
-                .client_key(|parts| {
-                    let ConnectInfo(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>()?;
-                    Some(ClientKey::from(peer.ip()))
-                }),
-        );
+        .layer(RangeServeLayer::new().client_rate(FREE_RATE));
 
     // Premium: 8 MiB/s per user. Authentication runs first (the outer layer), so
     // the user id is in the extensions when the range layer picks the policy.

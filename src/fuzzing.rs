@@ -5,9 +5,8 @@ use std::time::SystemTime;
 
 use http::HeaderMap;
 
-use crate::conditions::{Conditions, Validators};
-use crate::decision::{Decision, decide as decide_inner};
-use crate::range::{Resolved, resolve};
+use crate::protocol::range::{Resolved, resolve};
+use crate::protocol::{Conditions, Decision, Validators, decide as decide_inner};
 
 /// What a `Range` value resolves to against `len` (> 0) bytes: `None` when the
 /// header is ignored, `Some(vec![])` when unsatisfiable, else the inclusive ranges.
@@ -46,5 +45,5 @@ pub fn decide(
 
 /// Parses an HTTP-date the way preconditions do.
 pub fn parse_date(value: &[u8]) -> Option<SystemTime> {
-    crate::conditions::parse_date(&http::HeaderValue::from_bytes(value).ok()?)
+    crate::protocol::headers::parse_date(&http::HeaderValue::from_bytes(value).ok()?)
 }

@@ -75,6 +75,13 @@
 //! streams (429), and a client that stops reading never slows the others. See
 //! [`throttle`] for the semantics, precedence, bursts and precision.
 //!
+//! Builder calls never change another layer: each
+//! [`client_rate`](RangeServeLayer::client_rate) or
+//! [`total_rate`](RangeServeLayer::total_rate) gives the layer limits of its own,
+//! clones share the limits they were cloned with, and
+//! [`with_bandwidth_control`](RangeServeLayer::with_bandwidth_control) shares them
+//! on purpose (see [`BandwidthControl`]). A limit left unlimited costs nothing.
+//!
 //! Behind a load balancer, the `redis` feature shares the client and total
 //! limits across replicas: `RangeServeLayer::redis` with a
 //! `throttle::RedisLimits` (leases of 100 ms of a rate, local pacing, a fallback
@@ -124,11 +131,13 @@
 //! - **Authentication** that puts a user into the request extensions for the
 //!   [policy](RangeServeLayer::policy) or [client key](RangeServeLayer::client_key)
 //!   must run *before* (outside) the layer, which reads the request when called.
-//! - **axum's `ConnectInfo`**: the default client key reads a plain `SocketAddr`
-//!   request extension, which axum does not insert. With
-//!   `into_make_service_with_connect_info`, key by
-//!   `ConnectInfo<SocketAddr>` with [`client_key`](RangeServeLayer::client_key);
-//!   without a key, a request has no per-client limit and no stream count.
+//! - **axum's `ConnectInfo`**: with the `axum` feature, the default client key
+//!   finds the peer in `ConnectInfo<SocketAddr>` (served with
+//!   `into_make_service_with_connect_info::<SocketAddr>()`) as well as in a plain
+//!   `SocketAddr` extension (hyper-util servers). A request for which no key is
+//!   found while a client limit or a stream cap applies is never let through
+//!   unlimited: all such requests share the limits of one client,
+//!   [`ClientKey::UNIDENTIFIED`].
 //! - **Tracing**: a `TraceLayer` outside the layer logs what the client gets (206
 //!   and the bytes of the range); inside, it sees the handler's 200.
 //! - **Timeouts** (`TimeoutLayer`) bound the time to the response head only, so they
@@ -144,35 +153,40 @@
 //! (HTTP/2), and the client knows the download is incomplete and can resume with
 //! `Range` and `If-Range`.
 //!
+//! # Layout
+//!
+//! The source tree shows the three parts of the design: `protocol/` (RFC 9110
+//! ranges, validators, preconditions, the decision and the multipart layout:
+//! pure functions, no I/O), `source/` (where bytes come from, and the body that
+//! reads them in chunks) and `throttle/` (when the next chunk may go: per-response
+//! pacing, limits shared per client and in total, and their Redis part). `serve/`
+//! is the middleware that joins them, `dir/` the directory service and
+//! `lifecycle/` disconnects, shutdown and progress.
+//!
 //! # HEAD and RFC 9110 §14.2
 //!
 //! RFC 9110 defines range requests for `GET` only, and says `HEAD` should answer
 //! with the headers `GET` would have (§9.3.2). Like nginx and Apache, the layer lets
-//! `HEAD` mirror `GET`, ranges included, so a client can probe a range cheaply.
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+//! `HEAD` mirror `GET`, ranges included, so a client can probe a range cheaply:
+//! it gets the status `GET` would get (206, 304, 412, 416, 429 for a client over
+//! its streams, 503 while shutting down), and is not counted as a stream.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod body;
-mod conditions;
-mod decision;
 pub mod dir;
-mod disposition;
-mod etag;
+#[cfg(any(fuzzing, test))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod lifecycle;
-mod preconditions;
-mod range;
-mod response;
+mod protocol;
 mod serve;
 pub mod source;
 pub mod throttle;
 
-pub use self::body::{DEFAULT_CHUNK_SIZE, RangeBody};
 pub use self::dir::ServeDir;
-pub use self::response::FileResponse;
 pub use self::serve::{
-    DEFAULT_MAX_RANGES, RangeServe, RangeServeLayer, ResponseBody, ResponseFuture,
+    DEFAULT_MAX_RANGES, FileResponse, RangeServe, RangeServeLayer, ResponseBody, ResponseFuture,
 };
+pub use self::source::body::{DEFAULT_CHUNK_SIZE, RangeBody};
 pub use self::throttle::{Bandwidth, BandwidthControl, ClientKey, Policy};
 
 /// The error type of [`ResponseBody`]: the inner body's error or an I/O error.

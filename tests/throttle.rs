@@ -306,7 +306,7 @@ async fn streams_beyond_the_client_maximum_get_429_before_any_byte() {
         third.into_body().collect().await.unwrap().to_bytes().len(),
         0
     );
-    // Another client is not affected; HEAD and 304 do not count.
+    // Another client is not affected. A HEAD gets the 429 its GET would get.
     assert_eq!(
         get(&layer, "/1000", "10.0.0.2").await.status(),
         StatusCode::OK
@@ -316,7 +316,7 @@ async fn streams_beyond_the_client_maximum_get_429_before_any_byte() {
         .insert("10.0.0.1:1".parse::<SocketAddr>().unwrap());
     assert_eq!(
         files(&layer).oneshot(head).await.unwrap().status(),
-        StatusCode::OK
+        StatusCode::TOO_MANY_REQUESTS
     );
     // A finished stream frees its place.
     first.into_body().collect().await.unwrap();
@@ -468,12 +468,12 @@ async fn a_policy_function_picks_rates_and_keys_per_request() {
     struct User(&'static str);
     let layer = RangeServeLayer::new()
         .client_rate(Bandwidth::kib(10))
-        .policy(
-            |parts, policy: Policy| match parts.extensions.get::<User>() {
-                Some(User(name)) => policy.client(ClientKey::from(*name), Bandwidth::kib(100)),
-                None => policy,
-            },
-        );
+        .policy(|parts, policy: &mut Policy| {
+            if let Some(User(name)) = parts.extensions.get::<User>() {
+                policy.client = Some(ClientKey::from(*name));
+                policy.client_rate = Bandwidth::kib(100);
+            }
+        });
     let mut request = Request::get(format!("/{}", 10 * MIB))
         .body(Empty::new())
         .unwrap();
@@ -515,19 +515,136 @@ async fn a_handler_can_lift_its_own_rate_but_not_the_client_limit() {
     assert!(capped.last().unwrap().0 >= Duration::from_millis(1900));
 }
 
-#[tokio::test(start_paused = true)]
-async fn requests_without_a_client_key_have_no_client_limit() {
-    let layer = RangeServeLayer::new().client_rate(Bandwidth::kib(1));
-    let request = Request::get(format!("/{}", MIB))
-        .body(Empty::new())
-        .unwrap();
-    let response = files(&layer).oneshot(request).await.unwrap();
-    let frames = frames(response.into_body()).await;
-    assert!(frames.iter().all(|(at, _)| at.is_zero()));
-}
-
 #[test]
 fn the_body_error_type_boxes() {
     fn assert_error<E: Into<BoxError>>() {}
     assert_error::<<Served as Body>::Error>();
+}
+
+/// Starts a `GET` (or another method) with no peer address: no client key.
+async fn get_anonymous(layer: &RangeServeLayer, method: &str, uri: &str) -> Response<Served> {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Empty::new())
+        .unwrap();
+    files(layer).oneshot(request).await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_clone_configured_after_cloning_leaves_the_original_alone() {
+    let base = RangeServeLayer::new()
+        .total_rate(Bandwidth::kib(100))
+        .client_rate(Bandwidth::kib(100));
+    let premium = base
+        .clone()
+        .total_rate(Bandwidth::kib(1600))
+        .client_rate(Bandwidth::kib(1600));
+    assert_eq!(base.bandwidth_control().total_rate(), Bandwidth::kib(100));
+    assert_eq!(base.bandwidth_control().client_rate(), Bandwidth::kib(100));
+
+    // 100 KiB at 100 KiB/s, the first 10 KiB (100 ms of budget) at once: 900 ms,
+    // give or take one chunk's wait. At 16 times the rate it would take 56 ms.
+    let start = Instant::now();
+    let body = get(&base, &format!("/{}", 100 * KIB), "10.0.0.1").await;
+    let frames = frames(body.into_body()).await;
+    assert_eq!(total(&frames), 100 * KIB);
+    let elapsed = start.elapsed();
+    assert!(elapsed >= Duration::from_millis(850), "{elapsed:?}");
+    assert!(elapsed <= Duration::from_millis(1000), "{elapsed:?}");
+
+    let start = Instant::now();
+    let body = get(&premium, &format!("/{}", 100 * KIB), "10.0.0.1").await;
+    assert_eq!(total(&frames_of(body).await), 100 * KIB);
+    assert!(
+        start.elapsed() <= Duration::from_millis(70),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+async fn frames_of(response: Response<Served>) -> Vec<(Duration, usize)> {
+    frames(response.into_body()).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_without_a_client_key_share_the_limits_of_one_client() {
+    let layer = RangeServeLayer::new().client_rate(Bandwidth::kib(100));
+    let control = layer.bandwidth_control();
+    // Two downloads of 50 KiB with no peer address: under one client they share
+    // 100 KiB/s, so together they take the 900 ms of 100 KiB (less the first
+    // 100 ms of budget). Let through unlimited, they would take no time; as two
+    // clients, 400 ms.
+    let start = Instant::now();
+    let a = get_anonymous(&layer, "GET", &format!("/{}", 50 * KIB)).await;
+    let b = get_anonymous(&layer, "GET", &format!("/{}", 50 * KIB)).await;
+    assert_eq!(control.active_clients(), 1);
+    let (a, b) = tokio::join!(frames_of(a), frames_of(b));
+    assert_eq!(total(&a) + total(&b), 100 * KIB);
+    let elapsed = start.elapsed();
+    assert!(elapsed >= Duration::from_millis(850), "{elapsed:?}");
+    assert!(elapsed <= Duration::from_millis(1000), "{elapsed:?}");
+    assert_eq!(control.active_clients(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_cap_counts_requests_without_a_client_key_as_one_client() {
+    let layer = RangeServeLayer::new()
+        .rate(Bandwidth::kib(10))
+        .max_streams_per_client(1);
+    let first = get_anonymous(&layer, "GET", &format!("/{}", 100 * KIB)).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let second = get_anonymous(&layer, "GET", &format!("/{}", 100 * KIB)).await;
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    drop(first);
+    let third = get_anonymous(&layer, "GET", &format!("/{}", 100 * KIB)).await;
+    assert_eq!(third.status(), StatusCode::OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn head_gets_the_status_its_get_would_get() {
+    let layer = RangeServeLayer::new()
+        .rate(Bandwidth::kib(10))
+        .max_streams_per_client(1);
+    let uri = format!("/{}", 100 * KIB);
+    let running = get(&layer, &uri, "10.0.0.1").await;
+    assert_eq!(running.status(), StatusCode::OK);
+    for method in ["GET", "HEAD"] {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(&uri)
+            .body(Empty::new())
+            .unwrap();
+        let peer: SocketAddr = "10.0.0.1:1234".parse().unwrap();
+        request.extensions_mut().insert(peer);
+        let response = files(&layer).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "{method}");
+        assert_eq!(response.headers()["retry-after"], "1", "{method}");
+    }
+    // A HEAD is not counted as a stream: another client's HEAD and GET pass.
+    let mut head = Request::head(&uri).body(Empty::new()).unwrap();
+    let peer: SocketAddr = "10.0.0.2:1234".parse().unwrap();
+    head.extensions_mut().insert(peer);
+    let head = files(&layer).oneshot(head).await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["content-length"], (100 * KIB).to_string());
+    assert_eq!(get(&layer, &uri, "10.0.0.2").await.status(), StatusCode::OK);
+    drop(running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unlimited_settings_turn_nothing_on() {
+    let layer = RangeServeLayer::new()
+        .rate(Bandwidth::UNLIMITED)
+        .client_rate(Bandwidth::UNLIMITED)
+        .total_rate(Bandwidth::UNLIMITED);
+    let control = layer.bandwidth_control();
+    let start = Instant::now();
+    let response = get_anonymous(&layer, "GET", &format!("/{}", MIB)).await;
+    // No client is counted (no key needed), and frames keep the full chunk size.
+    assert_eq!(control.active_clients(), 0);
+    let frames = frames_of(response).await;
+    assert_eq!(total(&frames), MIB);
+    assert!(frames.iter().all(|(_, len)| *len == 64 * KIB as usize));
+    assert_eq!(start.elapsed(), Duration::ZERO);
 }

@@ -273,16 +273,12 @@ fn layer(args: &Args, progress: progress::Progress) -> Result<RangeServeLayer, S
     if args.progress > 0.0 {
         layer = layer.observer(progress);
     }
-    // Only a configured limit turns throttling on: an unlimited server pays nothing.
-    if !args.rate.is_unlimited() {
-        layer = layer.rate(args.rate).rate_after(args.rate_after);
-    }
-    if !args.client_rate.is_unlimited() {
-        layer = layer.client_rate(args.client_rate);
-    }
-    if !args.total_rate.is_unlimited() {
-        layer = layer.total_rate(args.total_rate);
-    }
+    // An unlimited setting turns nothing on: an unlimited server pays nothing.
+    layer = layer
+        .rate(args.rate)
+        .rate_after(args.rate_after)
+        .client_rate(args.client_rate)
+        .total_rate(args.total_rate);
     if let Some(max) = args.max_streams_per_client {
         layer = layer.max_streams_per_client(max);
     }

@@ -6,7 +6,7 @@ use std::task::{Context, Poll, ready};
 use http::{Response, StatusCode};
 use tokio::task::JoinHandle;
 
-use crate::body::RangeBody;
+use crate::source::RangeBody;
 
 /// The response future of [`ServeDir`](super::ServeDir).
 ///

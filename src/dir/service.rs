@@ -10,8 +10,8 @@ use tower_service::Service;
 
 use super::ResponseFuture;
 use super::path::relative_path;
-use crate::body::RangeBody;
-use crate::response::FileResponse;
+use crate::serve::FileResponse;
+use crate::source::RangeBody;
 
 /// Serves the files under a root directory, by request path.
 ///

@@ -9,11 +9,10 @@ use pin_project_lite::pin_project;
 use super::ResponseBody;
 use super::layer::Config;
 use super::respond::{respond, too_many_streams, unavailable};
-use crate::body::RangeBody;
-use crate::conditions::{Conditions, Validators};
-use crate::decision::decide;
 use crate::lifecycle::{RequestInfo, ResponseInfo};
-use crate::response::Representation;
+use crate::protocol::{Conditions, Validators, decide};
+use crate::serve::Representation;
+use crate::source::RangeBody;
 use crate::throttle::{Policy, TooManyStreams};
 
 /// What the service kept of a `GET` or `HEAD` request.
@@ -21,8 +20,8 @@ use crate::throttle::{Policy, TooManyStreams};
 pub(crate) struct Captured {
     pub(crate) head: bool,
     pub(crate) conditions: Conditions,
-    /// The bandwidth policy, for a `GET` through a layer with bandwidth settings.
-    pub(crate) policy: Option<Policy>,
+    /// The bandwidth policy.
+    pub(crate) policy: Policy,
     pub(crate) request: RequestInfo,
 }
 
@@ -84,7 +83,7 @@ where
         let (mut parts, _whole) = response.into_parts();
         let config = &*this.config;
         if config.lifecycle.is_shutting_down() {
-            unavailable(&mut parts, config.bandwidth.retry_after);
+            unavailable(&mut parts, config.retry_after);
             return Poll::Ready(Ok(Response::from_parts(
                 parts,
                 ResponseBody::range(RangeBody::empty()),
@@ -106,10 +105,14 @@ where
             representation.source,
             config.chunk_size,
         );
-        let body = if captured.head {
-            RangeBody::empty()
-        } else if http_body::Body::is_end_stream(&body) {
+        let body = if http_body::Body::is_end_stream(&body) {
             body
+        } else if captured.head {
+            // The status a GET would get: 429 when it would be over its streams.
+            if !config.bandwidth.would_admit(&captured.policy) {
+                too_many_streams(&mut parts, config.retry_after);
+            }
+            RangeBody::empty()
         } else {
             stream(
                 body,
@@ -147,18 +150,15 @@ fn stream(
     file_len: u64,
     config: &Config,
 ) -> RangeBody {
-    let mut body = body;
-    let mut client = None;
-    if let Some(policy) = captured.policy {
-        client = policy.client.as_ref().map(|(key, _)| key.clone());
-        match config.bandwidth.admit(policy, rate) {
-            Ok(throttle) => body = body.throttled(throttle),
-            Err(TooManyStreams) => {
-                too_many_streams(parts, config.bandwidth.retry_after);
-                return RangeBody::empty();
-            }
+    let client = captured.policy.client.clone();
+    let body = match config.bandwidth.admit(captured.policy, rate) {
+        Ok(Some(throttle)) => body.throttled(throttle),
+        Ok(None) => body,
+        Err(TooManyStreams) => {
+            too_many_streams(parts, config.retry_after);
+            return RangeBody::empty();
         }
-    }
+    };
     let response = ResponseInfo {
         client,
         status: parts.status,

@@ -6,8 +6,8 @@ use http::request::Parts;
 use tower_layer::Layer;
 
 use super::RangeServe;
-use crate::body::DEFAULT_CHUNK_SIZE;
 use crate::lifecycle::{self, Observer, Shutdown};
+use crate::source::DEFAULT_CHUNK_SIZE;
 use crate::throttle::{Bandwidth, BandwidthControl, ClientKey, Policy, Settings};
 
 /// Settings shared by a layer and the services it makes.
@@ -15,6 +15,8 @@ use crate::throttle::{Bandwidth, BandwidthControl, ClientKey, Policy, Settings};
 pub(crate) struct Config {
     pub(crate) chunk_size: usize,
     pub(crate) max_ranges: NonZeroUsize,
+    /// The `Retry-After` of a 429 (too many streams) or a 503 (shutting down).
+    pub(crate) retry_after: Duration,
     pub(crate) bandwidth: Settings,
     pub(crate) lifecycle: lifecycle::Settings,
 }
@@ -24,6 +26,7 @@ impl Default for Config {
         Self {
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_ranges: NonZeroUsize::new(DEFAULT_MAX_RANGES).expect("non-zero"),
+            retry_after: Duration::from_secs(1),
             bandwidth: Settings::default(),
             lifecycle: lifecycle::Settings::default(),
         }
@@ -37,9 +40,16 @@ pub const DEFAULT_MAX_RANGES: usize = 100;
 /// conditional, seek-based downloads.
 ///
 /// See the [crate documentation](crate) for what it answers, and
-/// [`throttle`](crate::throttle) for bandwidth policy. Clones share their
-/// bandwidth state (client limits, total limit); separate layers (say, one per
-/// route) have their own.
+/// [`throttle`](crate::throttle) for bandwidth policy.
+///
+/// Builder methods take and return the layer by value; none changes another
+/// layer. The shared limits (the client table and the total limit, see
+/// [`BandwidthControl`]) are made anew by each call of
+/// [`client_rate`](Self::client_rate), [`total_rate`](Self::total_rate) and
+/// [`redis`](Self::redis); clones share the limits they were cloned with, so one
+/// layer applied to many routes has one client table; layers that should share
+/// limits while configured differently share them explicitly with
+/// [`with_bandwidth_control`](Self::with_bandwidth_control).
 ///
 /// # Example
 ///
@@ -115,7 +125,6 @@ impl RangeServeLayer {
     /// ```
     pub fn rate(mut self, rate: Bandwidth) -> Self {
         self.config.bandwidth.rate = rate;
-        self.config.bandwidth.enabled = true;
         self
     }
 
@@ -130,22 +139,44 @@ impl RangeServeLayer {
     /// ```
     pub fn rate_after(mut self, bytes: u64) -> Self {
         self.config.bandwidth.rate_after = bytes;
-        self.config.bandwidth.enabled = true;
         self
     }
 
     /// The rate all running responses of one client share. Unlimited by default.
     /// Clients are told apart by [`client_key`](Self::client_key).
     ///
+    /// Gives the layer new shared limits (see [`BandwidthControl`]): a clone
+    /// made before keeps its own.
+    ///
     /// ```
     /// use tower_range_serve::{Bandwidth, RangeServeLayer};
     ///
-    /// let layer = RangeServeLayer::new().client_rate(Bandwidth::mib(1));
-    /// # let _ = layer;
+    /// let base = RangeServeLayer::new().client_rate(Bandwidth::kib(256));
+    /// let premium = base.clone().client_rate(Bandwidth::mib(8));
+    /// assert_eq!(base.bandwidth_control().client_rate(), Bandwidth::kib(256));
+    /// assert_eq!(premium.bandwidth_control().client_rate(), Bandwidth::mib(8));
     /// ```
     pub fn client_rate(mut self, rate: Bandwidth) -> Self {
-        self.config.bandwidth.state.set_client_rate(rate);
-        self.config.bandwidth.enabled = true;
+        let control = &self.config.bandwidth.control;
+        self.config.bandwidth.control = control.with_client_rate(rate);
+        self
+    }
+
+    /// The rate of all responses of this layer (and its clones) together.
+    /// Unlimited by default.
+    ///
+    /// Gives the layer new shared limits (see [`BandwidthControl`]): a clone
+    /// made before keeps its own.
+    ///
+    /// ```
+    /// use tower_range_serve::{Bandwidth, RangeServeLayer};
+    ///
+    /// let layer = RangeServeLayer::new().total_rate(Bandwidth::mib(100));
+    /// # let _ = layer;
+    /// ```
+    pub fn total_rate(mut self, rate: Bandwidth) -> Self {
+        let control = &self.config.bandwidth.control;
+        self.config.bandwidth.control = control.with_total_rate(rate);
         self
     }
 
@@ -153,7 +184,11 @@ impl RangeServeLayer {
     /// load balancer) through Redis: every replica draws each client's rate, and
     /// the total, from one budget. See [`RedisLimits`](crate::throttle::RedisLimits)
     /// for leases, precision and what happens when Redis fails. The per-response
-    /// [`rate`](Self::rate) stays local. Requires the `redis` feature.
+    /// [`rate`](Self::rate) stays local. Layers with different limits need
+    /// different [prefixes](crate::throttle::RedisLimits::prefix).
+    ///
+    /// Gives the layer new shared limits, with the rates set so far (see
+    /// [`BandwidthControl`]).
     ///
     /// ```
     /// use tower_range_serve::throttle::RedisLimits;
@@ -166,17 +201,45 @@ impl RangeServeLayer {
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "redis")]
-    pub fn redis(self, limits: crate::throttle::RedisLimits) -> Self {
-        self.config.bandwidth.state.share(Arc::new(limits));
+    pub fn redis(mut self, limits: crate::throttle::RedisLimits) -> Self {
+        let control = &self.config.bandwidth.control;
+        self.config.bandwidth.control = control.with_store(Arc::new(limits));
         self
     }
 
-    /// How a request's client is found. Defaults to [`ClientKey::peer_ip`], the IP
-    /// of a `SocketAddr` request extension. Requests without a key have no client
-    /// limit and no stream count: with axum's `into_make_service_with_connect_info`,
-    /// key by `ConnectInfo<SocketAddr>` here, since axum does not insert a plain
-    /// `SocketAddr`. Middleware that puts the key into the extensions must run
-    /// before this layer.
+    /// Uses `control`'s shared limits (its client table, client rate and total
+    /// limit) instead of this layer's own: several layers configured differently
+    /// (say, one per route) then share one total, and a client's streams under
+    /// all of them share its rate. A later [`client_rate`](Self::client_rate),
+    /// [`total_rate`](Self::total_rate) or [`redis`](Self::redis) gives the layer
+    /// limits of its own again; change shared rates on `control`.
+    ///
+    /// ```
+    /// use tower_range_serve::{Bandwidth, RangeServeLayer};
+    ///
+    /// let free = RangeServeLayer::new()
+    ///     .rate(Bandwidth::kib(256))
+    ///     .total_rate(Bandwidth::mib(100));
+    /// let paid = RangeServeLayer::new()
+    ///     .rate(Bandwidth::mib(8))
+    ///     .with_bandwidth_control(free.bandwidth_control());
+    /// free.bandwidth_control().set_total_rate(Bandwidth::mib(200));
+    /// assert_eq!(paid.bandwidth_control().total_rate(), Bandwidth::mib(200));
+    /// ```
+    pub fn with_bandwidth_control(mut self, control: BandwidthControl) -> Self {
+        self.config.bandwidth.control = control;
+        self
+    }
+
+    /// How a request's client is found. Defaults to [`ClientKey::peer_ip`]: the
+    /// peer's IP from a `SocketAddr` request extension or (with the `axum`
+    /// feature) axum's `ConnectInfo<SocketAddr>`. Middleware that puts the key
+    /// into the extensions must run before (outside) this layer.
+    ///
+    /// When a client limit or a stream cap applies and no key is found, the
+    /// request is not let through unlimited: all such requests share the limits
+    /// of one client, [`ClientKey::UNIDENTIFIED`] (with the `tracing` feature,
+    /// the first one logs a warning).
     ///
     /// ```
     /// use tower_range_serve::{Bandwidth, ClientKey, RangeServeLayer};
@@ -198,7 +261,6 @@ impl RangeServeLayer {
         F: Fn(&Parts) -> Option<ClientKey> + Send + Sync + 'static,
     {
         self.config.bandwidth.key = Arc::new(key);
-        self.config.bandwidth.enabled = true;
         self
     }
 
@@ -212,12 +274,13 @@ impl RangeServeLayer {
     /// # let _ = layer;
     /// ```
     pub fn max_streams_per_client(mut self, streams: usize) -> Self {
-        self.config.bandwidth.max_streams = Some(streams);
-        self.config.bandwidth.enabled = true;
+        self.config.bandwidth.max_streams_per_client = Some(streams);
         self
     }
 
-    /// The `Retry-After` of a 429 for too many streams. Defaults to one second.
+    /// The `Retry-After` of the answers that ask a client to come back later:
+    /// 429 for too many streams, 503 while shutting down. Defaults to one second
+    /// (sent in whole seconds, at least 1).
     ///
     /// ```
     /// use std::time::Duration;
@@ -229,27 +292,13 @@ impl RangeServeLayer {
     /// # let _ = layer;
     /// ```
     pub fn retry_after(mut self, after: Duration) -> Self {
-        self.config.bandwidth.retry_after = after;
-        self
-    }
-
-    /// The rate of all responses of this layer (and its clones) together.
-    /// Unlimited by default.
-    ///
-    /// ```
-    /// use tower_range_serve::{Bandwidth, RangeServeLayer};
-    ///
-    /// let layer = RangeServeLayer::new().total_rate(Bandwidth::mib(100));
-    /// # let _ = layer;
-    /// ```
-    pub fn total_rate(mut self, rate: Bandwidth) -> Self {
-        self.config.bandwidth.state.total.set_rate(rate);
-        self.config.bandwidth.enabled = true;
+        self.config.retry_after = after;
         self
     }
 
     /// Chooses the policy of each request. The function gets the request's head
-    /// and the policy the layer's settings give, and returns the one to apply.
+    /// and the [`Policy`] the layer's settings give, which it may read and
+    /// change.
     ///
     /// ```
     /// use tower_range_serve::{Bandwidth, ClientKey, Policy, RangeServeLayer};
@@ -262,24 +311,28 @@ impl RangeServeLayer {
     ///
     /// let layer = RangeServeLayer::new()
     ///     .client_rate(Bandwidth::kib(256)) // the free tier, per IP
-    ///     .policy(|parts, policy: Policy| match parts.extensions.get::<Tier>() {
-    ///         Some(Tier::Paid { user }) => policy
-    ///             .client(ClientKey::from(user.as_str()), Bandwidth::mib(8))
-    ///             .max_streams(16),
-    ///         Some(Tier::Free) | None => policy.max_streams(2),
+    ///     .policy(|parts, policy: &mut Policy| match parts.extensions.get::<Tier>() {
+    ///         Some(Tier::Paid { user }) => {
+    ///             policy.client = Some(ClientKey::from(user.as_str()));
+    ///             policy.client_rate = Bandwidth::mib(8);
+    ///             policy.max_streams_per_client = Some(16);
+    ///         }
+    ///         Some(Tier::Free) | None => policy.max_streams_per_client = Some(2),
     ///     });
     /// # let _ = layer;
     /// ```
     pub fn policy<F>(mut self, choose: F) -> Self
     where
-        F: Fn(&Parts, Policy) -> Policy + Send + Sync + 'static,
+        F: Fn(&Parts, &mut Policy) + Send + Sync + 'static,
     {
         self.config.bandwidth.policy = Some(Arc::new(choose));
-        self.config.bandwidth.enabled = true;
         self
     }
 
-    /// A handle to change the shared limits of this layer while it serves.
+    /// The handle to this layer's shared limits (see [`BandwidthControl`]), to
+    /// change them while it serves. Take it after the last
+    /// [`client_rate`](Self::client_rate), [`total_rate`](Self::total_rate) or
+    /// [`redis`](Self::redis) call: each of them gives the layer new limits.
     ///
     /// ```
     /// use tower_range_serve::{Bandwidth, RangeServeLayer};
@@ -289,9 +342,7 @@ impl RangeServeLayer {
     /// control.set_total_rate(Bandwidth::mib(20));
     /// ```
     pub fn bandwidth_control(&self) -> BandwidthControl {
-        BandwidthControl {
-            state: self.config.bandwidth.state.clone(),
-        }
+        self.config.bandwidth.control.clone()
     }
 }
 

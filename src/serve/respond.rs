@@ -7,9 +7,8 @@ use http::StatusCode;
 use http::header::{self, HeaderValue};
 use http::response::Parts;
 
-use crate::body::RangeBody;
-use crate::body::multipart::Multipart;
-use crate::decision::Decision;
+use crate::protocol::{Decision, Multipart};
+use crate::source::RangeBody;
 use crate::source::RangeSource;
 
 const BYTES: HeaderValue = HeaderValue::from_static("bytes");

@@ -9,8 +9,8 @@ use super::future::Captured;
 use super::layer::Config;
 use super::{ResponseBody, ResponseFuture};
 use crate::BoxError;
-use crate::conditions::Conditions;
 use crate::lifecycle::{IdleSignal, RequestInfo};
+use crate::protocol::Conditions;
 
 /// Middleware that answers range and conditional requests for file-backed responses.
 ///
@@ -128,7 +128,7 @@ where
         let captured = Captured {
             head: method == Method::HEAD,
             conditions: Conditions::from_headers(&parts.headers),
-            policy: (bandwidth.enabled && method == Method::GET).then(|| bandwidth.policy(&parts)),
+            policy: bandwidth.policy(&parts),
             request: RequestInfo {
                 path: (self.config.lifecycle.observer.is_some())
                     .then(|| parts.uri.path().to_owned()),

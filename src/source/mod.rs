@@ -5,10 +5,12 @@
 //! store read by range, a database blob). The body asks it for exactly the bytes
 //! it plans to send, one bounded chunk at a time.
 
+pub(crate) mod body;
 mod bytes;
 mod file;
 mod pool;
 
+pub(crate) use self::body::{DEFAULT_CHUNK_SIZE, RangeBody};
 pub use self::file::FileSource;
 
 use std::fmt;

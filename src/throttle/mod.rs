@@ -66,24 +66,22 @@
 //! seen.
 
 mod bandwidth;
-mod clients;
-#[cfg(feature = "redis")]
-mod cluster;
 mod control;
-mod gate;
+mod limiter;
 mod pacer;
 mod policy;
+#[cfg(feature = "redis")]
+mod redis;
 mod settings;
 mod shared;
-mod store;
-mod turns;
+mod stream;
 
 pub use self::bandwidth::{Bandwidth, ParseBandwidthError};
-#[cfg(feature = "redis")]
-pub use self::cluster::{Fallback, RedisLimits};
 pub use self::control::BandwidthControl;
 pub use self::policy::{ClientKey, Policy};
+#[cfg(feature = "redis")]
+pub use self::redis::{Fallback, RedisLimits};
 
-pub(crate) use self::clients::TooManyStreams;
-pub(crate) use self::gate::Throttle;
 pub(crate) use self::settings::Settings;
+pub(crate) use self::shared::TooManyStreams;
+pub(crate) use self::stream::Throttle;

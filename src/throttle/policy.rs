@@ -31,14 +31,29 @@ pub struct ClientKey(Repr);
 enum Repr {
     Ip(IpAddr),
     Name(Arc<str>),
+    Unidentified,
 }
 
 impl ClientKey {
-    /// The peer's IP address, from a [`SocketAddr`] request extension (the demo
-    /// server and the examples insert one per connection). With axum, key by
-    /// `ConnectInfo<SocketAddr>` with [`RangeServeLayer::client_key`] instead.
+    /// The client of requests for which no key could be found while a client
+    /// limit or a stream cap applies. Such requests are not let through
+    /// unlimited: they all share this one client's rate and stream count (and,
+    /// with the `tracing` feature, the first one logs a warning). Displayed as
+    /// `unidentified`.
     ///
-    /// [`RangeServeLayer::client_key`]: crate::RangeServeLayer::client_key
+    /// ```
+    /// use tower_range_serve::ClientKey;
+    ///
+    /// assert_eq!(ClientKey::UNIDENTIFIED.to_string(), "unidentified");
+    /// assert_ne!(ClientKey::UNIDENTIFIED, ClientKey::from("unidentified"));
+    /// ```
+    pub const UNIDENTIFIED: ClientKey = ClientKey(Repr::Unidentified);
+
+    /// The peer's IP address, from a [`SocketAddr`] request extension (hyper-util
+    /// servers, the demo server and the examples insert one per connection) or,
+    /// with the `axum` feature, from axum's `ConnectInfo<SocketAddr>` (served with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`). The default
+    /// [client key](crate::RangeServeLayer::client_key).
     ///
     /// ```
     /// use std::net::SocketAddr;
@@ -51,10 +66,14 @@ impl ClientKey {
     /// assert_eq!(ClientKey::peer_ip(&parts), Some(ClientKey::from(peer.ip())));
     /// ```
     pub fn peer_ip(parts: &Parts) -> Option<Self> {
-        parts
-            .extensions
-            .get::<SocketAddr>()
-            .map(|addr| Self::from(addr.ip()))
+        let extensions = &parts.extensions;
+        let addr = extensions.get::<SocketAddr>();
+        #[cfg(feature = "axum")]
+        let addr = addr.or_else(|| {
+            let info = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>()?;
+            Some(&info.0)
+        });
+        addr.map(|addr| Self::from(addr.ip()))
     }
 }
 
@@ -81,6 +100,7 @@ impl fmt::Display for ClientKey {
         match &self.0 {
             Repr::Ip(ip) => ip.fmt(f),
             Repr::Name(name) => f.write_str(name),
+            Repr::Unidentified => f.write_str("unidentified"),
         }
     }
 }
@@ -93,100 +113,50 @@ impl fmt::Debug for ClientKey {
 
 /// The bandwidth policy of one request.
 ///
-/// The layer builds one per request from its settings
-/// ([`rate`](crate::RangeServeLayer::rate),
-/// [`client_rate`](crate::RangeServeLayer::client_rate), …) and hands it to the
-/// policy function, if one is set, which may change any part of it
-/// ([`RangeServeLayer::policy`](crate::RangeServeLayer::policy)).
+/// The layer builds one per request from its settings (the fields have the names
+/// of [`RangeServeLayer`](crate::RangeServeLayer)'s builder methods) and hands it
+/// to the [policy function](crate::RangeServeLayer::policy), if one is set,
+/// which may read and change any part of it. A handler's
+/// [`FileResponse::rate`](crate::FileResponse::rate) then replaces `rate` for its
+/// response.
 ///
 /// # Example
 ///
 /// ```
 /// use tower_range_serve::{Bandwidth, ClientKey, Policy};
 ///
-/// let premium = Policy::default()
-///     .rate(Bandwidth::mib(8))
-///     .client(ClientKey::from("user-42"), Bandwidth::mib(16))
-///     .max_streams(8);
-/// # let _ = premium;
+/// let mut policy = Policy::default();
+/// assert_eq!(policy.rate, Bandwidth::UNLIMITED);
+/// policy.client = Some(ClientKey::from("user-42"));
+/// policy.client_rate = Bandwidth::mib(16);
+/// policy.max_streams_per_client = Some(8);
 /// ```
-#[derive(Debug, Clone, Default)]
-#[must_use]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Policy {
-    pub(crate) rate: Bandwidth,
-    pub(crate) rate_after: u64,
-    pub(crate) client: Option<(ClientKey, Bandwidth)>,
-    pub(crate) max_streams: Option<usize>,
+    /// The rate of each response. Unlimited by default.
+    pub rate: Bandwidth,
+    /// How many bytes of each response go at full speed before `rate` applies
+    /// (nginx's `limit_rate_after`).
+    pub rate_after: u64,
+    /// Whose request it is: the responses of one client share `client_rate`
+    /// and count towards `max_streams_per_client`. The layer's
+    /// [`client_key`](crate::RangeServeLayer::client_key) sets it; when it is
+    /// `None` after the policy function while `client_rate` or
+    /// `max_streams_per_client` limits something, the request is counted under
+    /// [`ClientKey::UNIDENTIFIED`].
+    pub client: Option<ClientKey>,
+    /// The rate all running responses of the client share.
+    pub client_rate: Bandwidth,
+    /// The most streams the client may run at once; a request beyond it gets 429
+    /// Too Many Requests with `Retry-After`.
+    pub max_streams_per_client: Option<usize>,
 }
 
 impl Policy {
-    /// The rate of each response of this request. Unlimited by default.
-    ///
-    /// ```
-    /// use tower_range_serve::{Bandwidth, Policy};
-    ///
-    /// let policy = Policy::default().rate(Bandwidth::kib(256));
-    /// # let _ = policy;
-    /// ```
-    pub fn rate(mut self, rate: Bandwidth) -> Self {
-        self.rate = rate;
-        self
-    }
-
-    /// How many bytes of the response go at full speed before
-    /// [`rate`](Self::rate) applies (nginx's `limit_rate_after`). Zero by default.
-    ///
-    /// ```
-    /// use tower_range_serve::{Bandwidth, Policy};
-    ///
-    /// // A fast start for video players, then 1 MiB/s.
-    /// let policy = Policy::default().rate(Bandwidth::mib(1)).rate_after(4 << 20);
-    /// # let _ = policy;
-    /// ```
-    pub fn rate_after(mut self, bytes: u64) -> Self {
-        self.rate_after = bytes;
-        self
-    }
-
-    /// The client the request belongs to and the bandwidth all of that client's
-    /// responses share. An unlimited `rate` still counts the client's streams for
-    /// [`max_streams`](Self::max_streams).
-    ///
-    /// ```
-    /// use tower_range_serve::{Bandwidth, ClientKey, Policy};
-    ///
-    /// let policy = Policy::default().client(ClientKey::from("user-42"), Bandwidth::mib(1));
-    /// # let _ = policy;
-    /// ```
-    pub fn client(mut self, key: ClientKey, rate: Bandwidth) -> Self {
-        self.client = Some((key, rate));
-        self
-    }
-
-    /// No client: no shared per-client limit and no stream count.
-    ///
-    /// ```
-    /// use tower_range_serve::Policy;
-    ///
-    /// let policy = Policy::default().no_client();
-    /// # let _ = policy;
-    /// ```
-    pub fn no_client(mut self) -> Self {
-        self.client = None;
-        self
-    }
-
-    /// The most concurrent streams the client may have; a request beyond it gets
-    /// 429 Too Many Requests with `Retry-After`. Needs a [`client`](Self::client).
-    ///
-    /// ```
-    /// use tower_range_serve::Policy;
-    ///
-    /// let policy = Policy::default().max_streams(4);
-    /// # let _ = policy;
-    /// ```
-    pub fn max_streams(mut self, streams: usize) -> Self {
-        self.max_streams = Some(streams);
-        self
+    /// Whether the policy needs to know the request's client: a client rate or a
+    /// stream cap applies.
+    pub(crate) fn needs_client(&self) -> bool {
+        self.client_rate.limit().is_some() || self.max_streams_per_client.is_some()
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use crate::etag::EntityTag;
+use crate::protocol::entity_tag::EntityTag;
 
 /// The request headers that ranges and preconditions depend on (RFC 9110 §13.1, §14.2).
 ///

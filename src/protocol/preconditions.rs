@@ -11,8 +11,8 @@
 //! A date field that is not exactly one valid HTTP-date is ignored, and so is a date
 //! condition on a representation without `Last-Modified` (§13.1.3, §13.1.4).
 
-use crate::conditions::{Conditions, Field, Validators};
-use crate::etag::{Comparison, EntityTag, list_matches};
+use crate::protocol::entity_tag::{Comparison, EntityTag, list_matches};
+use crate::protocol::headers::{Conditions, Field, Validators};
 
 /// The outcome of steps 1–4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,7 +227,7 @@ mod tests {
         assert!(if_range(LAST_MODIFIED, "\"v1\"", long_after()));
         assert!(!if_range(LATER, "\"v1\"", long_after()));
         assert!(!if_range(EARLIER, "\"v1\"", long_after()));
-        let lm = crate::conditions::parse_date(&HeaderValue::from_static(LAST_MODIFIED));
+        let lm = crate::protocol::headers::parse_date(&HeaderValue::from_static(LAST_MODIFIED));
         assert!(!if_range(LAST_MODIFIED, "\"v1\"", lm.unwrap()));
     }
 

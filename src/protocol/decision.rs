@@ -3,9 +3,9 @@
 
 use std::num::NonZeroUsize;
 
-use crate::conditions::{Conditions, Validators};
-use crate::preconditions::{Precondition, evaluate, if_range_allows_range};
-use crate::range::{ByteRange, Resolved, resolve};
+use crate::protocol::headers::{Conditions, Validators};
+use crate::protocol::preconditions::{Precondition, evaluate, if_range_allows_range};
+use crate::protocol::range::{ByteRange, Resolved, resolve};
 
 /// What to answer to a `GET` or `HEAD` for a representation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,8 +38,9 @@ use std::task::{Context, Poll};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::shared::SharedLimit;
-use super::store::Leases;
+use super::limit::SharedLimit;
+#[cfg(feature = "redis")]
+use crate::throttle::redis::Leases;
 
 /// A request for `len` bytes from every limit in `hops`, one after the other.
 #[derive(Debug)]
@@ -79,11 +80,33 @@ impl Future for Turn {
     }
 }
 
+/// Queues `request` at `limit`'s keeper, starting the keeper if there is none
+/// (or its runtime is gone). Gives the request back when the limit lets
+/// everything through: unlimited, or no runtime to keep turns on.
+fn enqueue(limit: &Arc<SharedLimit>, request: Request) -> Result<(), Request> {
+    if limit.rate().limit().is_none() {
+        return Err(request);
+    }
+    let mut queue = limit.queue();
+    let request = match queue.as_ref() {
+        Some(keeper) => match keeper.send(request) {
+            Ok(()) => return Ok(()),
+            Err(closed) => closed.0,
+        },
+        None => request,
+    };
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return Err(request);
+    };
+    let keeper = queue.insert(spawn_keeper(limit, &runtime));
+    keeper.send(request).map_err(|returned| returned.0)
+}
+
 /// Passes `request` to its next limit, or grants it when none is left. A limit
 /// that has no keeper to queue at (unlimited, or no runtime) lets it through.
 fn forward(mut request: Request) {
     while let Some(limit) = request.hops.next() {
-        match limit.enqueue(request) {
+        match enqueue(&limit, request) {
             Ok(()) => return,
             Err(passed) => request = passed,
         }
@@ -93,7 +116,7 @@ fn forward(mut request: Request) {
 }
 
 /// Starts the keeper of `limit`, returning its queue.
-pub(crate) fn spawn_keeper(limit: &Arc<SharedLimit>, runtime: &tokio::runtime::Handle) -> Queue {
+fn spawn_keeper(limit: &Arc<SharedLimit>, runtime: &tokio::runtime::Handle) -> Queue {
     let (queue, requests) = mpsc::unbounded_channel();
     runtime.spawn(keep(Arc::downgrade(limit), requests));
     queue
@@ -102,22 +125,23 @@ pub(crate) fn spawn_keeper(limit: &Arc<SharedLimit>, runtime: &tokio::runtime::H
 /// The keeper: acquires each request's bytes in turn (from its limiter, or by
 /// leases from its store), then passes it on. Ends when its limit is dropped.
 async fn keep(limit: Weak<SharedLimit>, mut requests: mpsc::UnboundedReceiver<Request>) {
+    #[cfg(feature = "redis")]
     let mut leases = Leases::default();
     while let Some(mut request) = requests.recv().await {
-        let Some((limiter, store, rate, streams)) = limit.upgrade().and_then(|limit| {
-            let rate = limit.rate().limit()?;
-            Some((limit.limiter()?, limit.store(), rate, limit.streams()))
-        }) else {
+        let Some(acquirer) = limit.upgrade().and_then(|limit| Acquirer::of(&limit)) else {
             forward(request);
             continue;
         };
         let len = request.len;
         let mut acquire = pin!(async {
-            match &store {
-                Some((store, key)) => {
-                    leases.take(store, key, rate, streams, len as u64).await;
-                }
-                None => limiter.acquire(len).await,
+            match acquirer {
+                Acquirer::Local(limiter) => limiter.acquire(len).await,
+                #[cfg(feature = "redis")]
+                Acquirer::Store {
+                    store: (store, key),
+                    rate,
+                    streams,
+                } => leases.take(&store, &key, rate, streams, len as u64).await,
             }
         });
         let granted = poll_fn(|cx| {
@@ -132,6 +156,35 @@ async fn keep(limit: Weak<SharedLimit>, mut requests: mpsc::UnboundedReceiver<Re
         if granted {
             forward(request);
         }
+    }
+}
+
+/// Where a keeper takes the next request's bytes from.
+enum Acquirer {
+    /// The limit's own leaky-bucket limiter.
+    Local(Arc<leaky_bucket::RateLimiter>),
+    /// Leases from the store that holds the limit's budget.
+    #[cfg(feature = "redis")]
+    Store {
+        store: crate::throttle::redis::SharedBy,
+        rate: u64,
+        streams: u64,
+    },
+}
+
+impl Acquirer {
+    /// `None` when the limit is unlimited now.
+    fn of(limit: &SharedLimit) -> Option<Self> {
+        let limiter = limit.limiter()?;
+        #[cfg(feature = "redis")]
+        if let Some(store) = limit.store() {
+            return Some(Self::Store {
+                store: store.clone(),
+                rate: limit.rate().limit()?,
+                streams: limit.streams(),
+            });
+        }
+        Some(Self::Local(limiter))
     }
 }
 

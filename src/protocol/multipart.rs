@@ -22,8 +22,7 @@ use std::hash::BuildHasher;
 use bytes::Bytes;
 use http::HeaderValue;
 
-use super::Segment;
-use crate::range::ByteRange;
+use super::{ByteRange, Segment};
 
 /// A planned multipart body: its `Content-Type` and its segments.
 #[derive(Debug)]

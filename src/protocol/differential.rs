@@ -1,4 +1,4 @@
-//! Differential test: our `Range` resolution against `http-range-header` used
+//! Differential test (unit tests only): our `Range` resolution against `http-range-header` used
 //! directly (`parse_range_header` + `validate`), on generated headers.
 //!
 //! We use the same crate's parser, so syntax is judged alike; the differences are
@@ -21,7 +21,8 @@ use http_range_header::{
     RangeRejected, RangeUnsatisfiableError, SyntacticallyCorrectRange, parse_range_header,
 };
 use proptest::prelude::*;
-use tower_range_serve::fuzzing::resolve_range;
+
+use crate::fuzzing::resolve_range;
 
 /// `http-range-header`'s own default cap, used for both sides.
 const MAX_RANGES: usize = 100;

@@ -2,11 +2,12 @@
 //! stream left.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
-use super::shared::{Active, SharedLimit};
-use super::store::Store;
-use super::{Bandwidth, ClientKey};
+use super::limit::{Active, SharedLimit};
+#[cfg(feature = "redis")]
+use crate::throttle::redis::Store;
+use crate::throttle::{Bandwidth, ClientKey};
 
 /// The clients with at least one running stream.
 ///
@@ -19,7 +20,8 @@ use super::{Bandwidth, ClientKey};
 pub(crate) struct Clients {
     entries: Mutex<HashMap<ClientKey, Entry>>,
     /// Where client budgets live when several servers share them.
-    store: RwLock<Option<Arc<dyn Store>>>,
+    #[cfg(feature = "redis")]
+    store: Option<Arc<dyn Store>>,
 }
 
 #[derive(Debug)]
@@ -42,12 +44,9 @@ impl Clients {
         max_streams: Option<usize>,
     ) -> Result<ClientStream, TooManyStreams> {
         let mut entries = self.lock();
-        let entry = entries.entry(key.clone()).or_insert_with(|| {
-            let limit = Arc::new(SharedLimit::new(rate));
-            if let Some(store) = self.store.read().unwrap_or_else(|e| e.into_inner()).clone() {
-                limit.share(store, store_key(&key));
-            }
-            Entry { limit, streams: 0 }
+        let entry = entries.entry(key.clone()).or_insert_with(|| Entry {
+            limit: Arc::new(self.new_limit(&key, rate)),
+            streams: 0,
         });
         if max_streams.is_some_and(|max| entry.streams >= max) {
             if entry.streams == 0 {
@@ -72,13 +71,9 @@ impl Clients {
         }
     }
 
-    /// Shares every client's budget through `store` from now on.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) fn share(&self, store: Arc<dyn Store>) {
-        *self.store.write().unwrap_or_else(|e| e.into_inner()) = Some(store.clone());
-        for (key, entry) in self.lock().iter() {
-            entry.limit.share(store.clone(), store_key(key));
-        }
+    /// How many streams `key` runs now.
+    pub(crate) fn streams(&self, key: &ClientKey) -> usize {
+        self.lock().get(key).map_or(0, |entry| entry.streams)
     }
 
     /// How many clients have running streams.
@@ -86,14 +81,32 @@ impl Clients {
         self.lock().len()
     }
 
+    /// Clients whose budgets live in `store`.
+    #[cfg(feature = "redis")]
+    pub(crate) fn shared_by(store: Arc<dyn Store>) -> Self {
+        Self {
+            entries: Mutex::default(),
+            store: Some(store),
+        }
+    }
+
+    /// A new client's limit, in the store under `client:KEY` if there is one.
+    #[cfg(feature = "redis")]
+    fn new_limit(&self, key: &ClientKey, rate: Bandwidth) -> SharedLimit {
+        let store = self.store.as_ref();
+        let shared_by = store.map(|store| (store.clone(), format!("client:{key}").into()));
+        SharedLimit::shared_by(rate, shared_by)
+    }
+
+    /// A new client's limit.
+    #[cfg(not(feature = "redis"))]
+    fn new_limit(&self, _key: &ClientKey, rate: Bandwidth) -> SharedLimit {
+        SharedLimit::new(rate)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ClientKey, Entry>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-/// The key of a client's budget in a [`Store`].
-fn store_key(key: &ClientKey) -> Arc<str> {
-    format!("client:{key}").into()
 }
 
 /// One admitted stream of a client; dropping it ends the stream's share.

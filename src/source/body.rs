@@ -1,8 +1,6 @@
 //! [`RangeBody`]: a body that reads exactly its planned bytes from a
 //! [`RangeSource`], in bounded chunks.
 
-pub(crate) mod multipart;
-
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
@@ -14,30 +12,12 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
 use crate::lifecycle::{Outcome, Tracker};
-use crate::range::ByteRange;
+use crate::protocol::{ByteRange, Segment};
 use crate::source::{RangeSource, ReadFuture};
 use crate::throttle::Throttle;
 
 /// The default number of bytes read from the source at once: 64 KiB.
 pub const DEFAULT_CHUNK_SIZE: usize = 64 * 1024;
-
-/// One piece of a planned body.
-#[derive(Debug, Clone)]
-pub(crate) enum Segment {
-    /// Bytes known up front (multipart boundaries and part headers).
-    Static(Bytes),
-    /// A range of the source.
-    Source(ByteRange),
-}
-
-impl Segment {
-    fn len(&self) -> u64 {
-        match self {
-            Segment::Static(bytes) => bytes.len() as u64,
-            Segment::Source(range) => range.len(),
-        }
-    }
-}
 
 /// The response body of a file-backed response.
 ///

@@ -1,14 +1,12 @@
-//! [`Throttle`]: when the next chunk of one response may go.
+//! [`Throttle`]: the throttle of one stream, which says when its next chunk may go.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use super::clients::ClientStream;
 use super::pacer::Pacer;
-use super::shared::{Active, SharedLimit};
-use super::turns::Turn;
+use super::shared::{Active, ClientStream, SharedLimit, Turn};
 
 /// The smallest chunk a throttled response reads and sends.
 pub(crate) const MIN_CHUNK: usize = 512;
@@ -16,7 +14,7 @@ pub(crate) const MIN_CHUNK: usize = 512;
 /// Every limit that applies to one response: its own rate (after an unthrottled
 /// start), its client's shared limit and the layer's total.
 ///
-/// Shared limits hand out turns (see [`super::turns`]): the next chunk is asked
+/// Shared limits hand out turns (see `shared::turns`): the next chunk is asked
 /// for one chunk ahead, and the limits' keepers grant it whether or not this
 /// response's consumer is polling the body (a full socket, a stalled client), so
 /// nobody else waits for it. A body dropped mid-wait drops its turn, which the

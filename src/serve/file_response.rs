@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
-use crate::body::{DEFAULT_CHUNK_SIZE, RangeBody};
-use crate::disposition::content_disposition;
+use crate::protocol::disposition::content_disposition;
+use crate::source::{DEFAULT_CHUNK_SIZE, RangeBody};
 use crate::source::{FileSource, RangeSource};
 use crate::throttle::Bandwidth;
 
@@ -283,9 +283,9 @@ impl From<FileResponse> for Response<RangeBody> {
 }
 
 #[cfg(feature = "axum")]
-impl axum_core::response::IntoResponse for FileResponse {
-    fn into_response(self) -> axum_core::response::Response {
-        FileResponse::into_response(self).map(axum_core::body::Body::new)
+impl axum::response::IntoResponse for FileResponse {
+    fn into_response(self) -> axum::response::Response {
+        FileResponse::into_response(self).map(axum::body::Body::new)
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use leaky_bucket::RateLimiter;
 use tokio::time::Instant;
 
-use super::shared::limiter_for;
+use crate::throttle::limiter::limiter_for;
 
 /// Where the budgets of shared limits live when several servers share them.
 pub(crate) trait Store: Send + Sync + fmt::Debug + 'static {
@@ -141,7 +141,6 @@ pub(crate) struct StorePolicy {
 
 /// What a limit does while its store fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) enum FallbackMode {
     /// Go on locally at `rate / replicas`.
     Local { replicas: u32 },
