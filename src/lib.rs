@@ -187,7 +187,9 @@ pub use self::serve::{
     DEFAULT_MAX_RANGES, FileResponse, RangeServe, RangeServeLayer, ResponseBody, ResponseFuture,
 };
 pub use self::source::body::{DEFAULT_CHUNK_SIZE, RangeBody};
-pub use self::throttle::{Bandwidth, BandwidthControl, ClientKey, Policy};
+pub use self::throttle::bandwidth::Bandwidth;
+pub use self::throttle::control::BandwidthControl;
+pub use self::throttle::policy::{ClientKey, Policy};
 
 /// The error type of [`ResponseBody`]: the inner body's error or an I/O error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

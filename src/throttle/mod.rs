@@ -15,6 +15,12 @@
 //! - **the total rate** ([`total_rate`](crate::RangeServeLayer::total_rate)) of all
 //!   responses of the layer (and its clones) together.
 //!
+//! A limit left unlimited turns nothing on: a response under no finite limit is
+//! sent unthrottled, counts towards nothing and costs nothing per chunk. A
+//! response that started so is not throttled later if a
+//! [`BandwidthControl`](crate::BandwidthControl) sets a limit meanwhile; responses
+//! that were under a limit follow its changes.
+//!
 //! Shared limits are [`leaky-bucket`](https://docs.rs/leaky-bucket) limiters
 //! counting bytes. Sharers take turns chunk by chunk, first come, first served,
 //! and every chunk is a tenth of a second of the sharer's part of the rate, so
@@ -22,9 +28,10 @@
 //!
 //! # Precedence
 //!
-//! For each request the layer builds a [`Policy`] from its settings, then hands it
-//! to the [policy function](crate::RangeServeLayer::policy), if any, which may
-//! change any of it (pick the tier from an authentication extension, say). Last, a
+//! For each request the layer builds a [`Policy`](crate::Policy) from its
+//! settings, then hands it to the [policy function](crate::RangeServeLayer::policy),
+//! if any, which may read and change any of it (pick the tier from an
+//! authentication extension, say). Last, a
 //! handler's [`FileResponse::rate`](crate::FileResponse::rate) replaces the
 //! response's own rate (a file's own rate, or unlimited). Client and total limits
 //! are the operator's caps: a handler cannot lift them.
@@ -52,12 +59,24 @@
 //! once: the keeper stops acquiring for it and the tokens gathered so far go back
 //! to the bucket.
 //!
+//! # Clients
+//!
+//! A client is told apart by its [`ClientKey`](crate::ClientKey), found by the
+//! layer's [`client_key`](crate::RangeServeLayer::client_key) function (by
+//! default the peer IP, from a `SocketAddr` extension or axum's `ConnectInfo`) or
+//! set by the policy function. When a client rate or a stream cap applies and no
+//! key is found, the request is not let through unlimited: every such request
+//! of the layer counts as one client, [`ClientKey::UNIDENTIFIED`](crate::ClientKey::UNIDENTIFIED),
+//! sharing its rate and its stream cap, and with the `tracing` feature the first
+//! one logs a warning. Fix the key function rather than rely on it.
+//!
 //! # Admission
 //!
 //! With [`max_streams_per_client`](crate::RangeServeLayer::max_streams_per_client),
 //! a client's request beyond its running streams gets `429 Too Many Requests`
 //! with `Retry-After` before any byte of the file is sent. Only responses with a
-//! body count (not `HEAD`, 304, 412 or 416).
+//! body count (not `HEAD`, 304, 412 or 416); a `HEAD` gets the 429 its `GET`
+//! would get.
 //!
 //! # Memory
 //!
@@ -65,22 +84,26 @@
 //! its last one; memory follows the clients downloading now, not all clients ever
 //! seen.
 
-mod bandwidth;
-mod control;
+pub(crate) mod bandwidth;
+pub(crate) mod control;
 mod limiter;
 mod pacer;
-mod policy;
+pub(crate) mod policy;
 #[cfg(feature = "redis")]
 mod redis;
 mod settings;
 mod shared;
 mod stream;
 
-pub use self::bandwidth::{Bandwidth, ParseBandwidthError};
-pub use self::control::BandwidthControl;
-pub use self::policy::{ClientKey, Policy};
+pub use self::bandwidth::ParseBandwidthError;
 #[cfg(feature = "redis")]
 pub use self::redis::{Fallback, RedisLimits};
+
+// At the crate root only (one path per item): `Bandwidth`, `BandwidthControl`,
+// `ClientKey`, `Policy`.
+pub(crate) use self::bandwidth::Bandwidth;
+pub(crate) use self::control::BandwidthControl;
+pub(crate) use self::policy::{ClientKey, Policy};
 
 pub(crate) use self::settings::Settings;
 pub(crate) use self::shared::TooManyStreams;
