@@ -109,8 +109,10 @@ async fn a_response_goes_exactly_at_its_rate() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn slow_rates_send_small_chunks() {
-    let layer = RangeServeLayer::new().rate(Bandwidth::kib(16));
+async fn slow_rates_send_small_chunks_when_asked_for_smoothness() {
+    let layer = RangeServeLayer::new()
+        .rate(Bandwidth::kib(16))
+        .min_throttled_chunk(0);
     let response = get(&layer, &format!("/{}", 64 * KIB), "10.0.0.1").await;
     let frames = frames(response.into_body()).await;
     assert_eq!(total(&frames), 64 * KIB);
@@ -127,6 +129,25 @@ async fn slow_rates_send_small_chunks() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn slow_rates_send_one_chunk_a_second_by_default() {
+    let layer = RangeServeLayer::new().rate(Bandwidth::kib(16));
+    let response = get(&layer, &format!("/{}", 64 * KIB), "10.0.0.1").await;
+    let frames = frames(response.into_body()).await;
+    // 16 KiB chunks (the default smallest throttled chunk) at 0, 1, 2 and 3 s:
+    // four sends where a tenth of a second of the rate made forty.
+    let expected: Vec<_> = (0..4)
+        .map(|s| (Duration::from_secs(s), 16 * KIB as usize))
+        .collect();
+    assert_eq!(frames, expected);
+    // A faster rate keeps a tenth of a second per chunk: 256 KiB/s, 25.6 KiB.
+    let layer = RangeServeLayer::new().rate(Bandwidth::kib(256));
+    let frames = frames_of(get(&layer, &format!("/{}", 256 * KIB), "10.0.0.1").await).await;
+    assert_eq!(total(&frames), 256 * KIB);
+    assert_eq!(frames[0].1, 26214);
+    assert_never_ahead(&frames, 256 * KIB, 26214);
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_first_bytes_go_at_full_speed_then_the_rate_applies() {
     let layer = RangeServeLayer::new()
         .rate(Bandwidth::kib(100))
@@ -138,8 +159,10 @@ async fn the_first_bytes_go_at_full_speed_then_the_rate_applies() {
         .filter(|(at, _)| at.is_zero())
         .map(|(_, len)| *len as u64)
         .sum();
+    // The unthrottled start, then at most one paced chunk (16 KiB, the default
+    // smallest throttled chunk, as a tenth of a second of 100 KiB/s is less).
     assert!(instant >= 256 * KIB, "{instant}");
-    assert!(instant <= 256 * KIB + 10 * KIB, "{instant}");
+    assert!(instant <= 256 * KIB + 16 * KIB, "{instant}");
     // The other 200 KiB take two seconds, less the last chunk.
     let last = frames.last().unwrap();
     let expected =

@@ -128,6 +128,31 @@ impl RangeServeLayer {
         self
     }
 
+    /// The smallest chunk a response paced by its own [`rate`](Self::rate)
+    /// sends at once. A throttled response sends a tenth of a second of its rate
+    /// at a time, but at least this many bytes (or one second of its rate, if
+    /// that is less). Defaults to 16 KiB: at 16 KiB/s one chunk a second, as
+    /// nginx's `limit_rate` does, and from 160 KiB/s up ten chunks a second.
+    ///
+    /// The trade-off is smoothness against CPU: each chunk costs a timer, a
+    /// read, a write and a wake-up of the client, and a paced response is ahead
+    /// of its schedule by at most one chunk. `0` sends a tenth of a second of the
+    /// rate at a time (at least 512 bytes) at any rate: ten chunks a second.
+    ///
+    /// ```
+    /// use tower_range_serve::{Bandwidth, RangeServeLayer};
+    ///
+    /// // Ten small sends a second even at 16 KiB/s: smoother, more CPU.
+    /// let layer = RangeServeLayer::new()
+    ///     .rate(Bandwidth::kib(16))
+    ///     .min_throttled_chunk(0);
+    /// # let _ = layer;
+    /// ```
+    pub fn min_throttled_chunk(mut self, bytes: u64) -> Self {
+        self.config.bandwidth.min_throttled_chunk = bytes;
+        self
+    }
+
     /// How many bytes of each response go at full speed before
     /// [`rate`](Self::rate) applies (nginx's `limit_rate_after`). Zero by default.
     ///

@@ -43,9 +43,13 @@
 //!   delayed stream catch up; a stream stalled for longer does not burst).
 //! - Shared rates: a limiter holds at most 100 ms of its budget, so after an idle
 //!   period a client may receive 100 ms of its rate at once, never more.
-//! - Chunks: a throttled response reads and sends at most a tenth of a second of
-//!   its tightest rate at once (at least 512 bytes); an unthrottled one keeps the
-//!   layer's chunk size.
+//! - Chunks: a response paced by its own rate sends a tenth of a second of it at
+//!   once, but at least [`min_throttled_chunk`](crate::RangeServeLayer::min_throttled_chunk)
+//!   (16 KiB, or one second of the rate if that is less): at 16 KiB/s one chunk
+//!   a second, as nginx does, because each chunk costs a timer, a read, a write
+//!   and a wake-up. Under a shared limit a chunk is a tenth of a second of the
+//!   response's share (at least 512 bytes), so sharers take short, equal turns.
+//!   An unthrottled response keeps the layer's chunk size.
 //!
 //! # Slow consumers and dropped streams
 //!

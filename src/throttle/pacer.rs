@@ -21,23 +21,30 @@ pub(crate) const SLACK: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub(crate) struct Pacer {
     rate: u64,
+    chunk: u64,
     start: Option<Instant>,
     sent: u64,
     sleep: Pin<Box<Sleep>>,
 }
 
 impl Pacer {
-    pub(crate) fn new(rate: u64) -> Self {
+    /// A pacer of `rate` bytes per second, sending chunks of a tenth of a
+    /// second of it, but at least `min_chunk` bytes (or one second of the rate,
+    /// if that is less): fewer, larger sends for slow rates, which is what a
+    /// throttled stream costs (a timer, a read, a write and a wake-up each).
+    pub(crate) fn new(rate: u64, min_chunk: u64) -> Self {
         Self {
             rate,
+            chunk: (rate / 10).max(min_chunk.min(rate)),
             start: None,
             sent: 0,
             sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
         }
     }
 
-    pub(crate) fn rate(&self) -> u64 {
-        self.rate
+    /// The largest chunk to send at once.
+    pub(crate) fn chunk(&self) -> u64 {
+        self.chunk
     }
 
     /// Ready when the next chunk may be sent.

@@ -13,12 +13,17 @@ use super::{Bandwidth, BandwidthControl, ClientKey, Policy};
 pub(crate) type KeyFn = Arc<dyn Fn(&Parts) -> Option<ClientKey> + Send + Sync>;
 pub(crate) type PolicyFn = Arc<dyn Fn(&Parts, &mut Policy) + Send + Sync>;
 
+/// The default of [`RangeServeLayer::min_throttled_chunk`](crate::RangeServeLayer::min_throttled_chunk): 16 KiB.
+pub(crate) const DEFAULT_MIN_THROTTLED_CHUNK: u64 = 16 * 1024;
+
 /// What a layer was configured with.
 #[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) rate: Bandwidth,
     pub(crate) rate_after: u64,
     pub(crate) max_streams_per_client: Option<usize>,
+    /// The smallest chunk a response paced by its own rate sends.
+    pub(crate) min_throttled_chunk: u64,
     pub(crate) key: KeyFn,
     pub(crate) policy: Option<PolicyFn>,
     pub(crate) control: BandwidthControl,
@@ -30,6 +35,7 @@ impl Default for Settings {
             rate: Bandwidth::UNLIMITED,
             rate_after: 0,
             max_streams_per_client: None,
+            min_throttled_chunk: DEFAULT_MIN_THROTTLED_CHUNK,
             key: Arc::new(ClientKey::peer_ip),
             policy: None,
             control: BandwidthControl::default(),
@@ -88,7 +94,14 @@ impl Settings {
         if rate.is_none() && client.is_none() && total.is_none() {
             return Ok(None);
         }
-        Ok(Some(Throttle::new(rate, policy.rate_after, client, total)))
+        let min_chunk = self.min_throttled_chunk;
+        Ok(Some(Throttle::new(
+            rate,
+            policy.rate_after,
+            min_chunk,
+            client,
+            total,
+        )))
     }
 
     /// Whether `policy` would admit one more stream now, without counting it

@@ -39,14 +39,16 @@ enum Permit {
 }
 
 impl Throttle {
+    /// `min_chunk`: see [`Pacer::new`].
     pub(crate) fn new(
         rate: Option<u64>,
         rate_after: u64,
+        min_chunk: u64,
         client: Option<ClientStream>,
         total: Option<Active>,
     ) -> Self {
         Self {
-            pacer: rate.map(Pacer::new),
+            pacer: rate.map(|rate| Pacer::new(rate, min_chunk)),
             unpaced: rate_after,
             client,
             total,
@@ -54,12 +56,12 @@ impl Throttle {
         }
     }
 
-    /// The largest next chunk: a tenth of a second of the tightest rate (for a
-    /// shared limit, of this response's share of it), so a throttled stream sends
-    /// many small chunks per second and sharers take equal turns.
+    /// The largest next chunk: the own rate's pacing chunk (see [`Pacer::new`]),
+    /// or a tenth of a second of a shared limit's rate (of this response's share
+    /// of it), whichever is tightest, so sharers take equal turns.
     pub(crate) fn max_chunk(&self, configured: usize) -> usize {
         let own = self.pacer.as_ref().map(|pacer| match self.unpaced {
-            0 => pacer.rate() / 10,
+            0 => pacer.chunk(),
             unpaced => unpaced,
         });
         let shared = self.shared().filter_map(|limit| limit.chunk_hint());
