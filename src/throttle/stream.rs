@@ -86,14 +86,16 @@ impl Throttle {
         if !matches!(self.permit, Permit::None) {
             return;
         }
-        let limits: Vec<_> = self
-            .shared()
-            .filter(|limit| limit.rate().limit().is_some())
-            .cloned()
-            .collect();
-        self.permit = match limits.is_empty() {
-            true => Permit::Granted,
-            false => Permit::Waiting(Turn::request(limits, len)),
+        let limited = |limit: &&Arc<SharedLimit>| limit.rate().limit().is_some();
+        let client = self.client.as_ref().map(ClientStream::limit);
+        let total = self.total.as_ref().map(Active::limit);
+        let limits = [
+            client.filter(limited).cloned(),
+            total.filter(limited).cloned(),
+        ];
+        self.permit = match limits {
+            [None, None] => Permit::Granted,
+            limits => Permit::Waiting(Turn::request(limits, len)),
         };
     }
 

@@ -46,8 +46,8 @@ use crate::throttle::redis::Leases;
 #[derive(Debug)]
 pub(crate) struct Request {
     len: usize,
-    /// The limits still to pass, in order.
-    hops: std::vec::IntoIter<Arc<SharedLimit>>,
+    /// The limits still to pass, in order (a client's, then the total).
+    hops: std::iter::Flatten<std::array::IntoIter<Option<Arc<SharedLimit>>, 2>>,
     granted: oneshot::Sender<()>,
 }
 
@@ -59,12 +59,13 @@ pub(crate) type Queue = mpsc::UnboundedSender<Request>;
 pub(crate) struct Turn(oneshot::Receiver<()>);
 
 impl Turn {
-    /// Asks every limit in `limits` (in order) for `len` bytes.
-    pub(crate) fn request(limits: Vec<Arc<SharedLimit>>, len: usize) -> Self {
+    /// Asks every limit in `limits` (in order) for `len` bytes. A fixed array,
+    /// not a `Vec`: no allocation per chunk beyond the grant's channel.
+    pub(crate) fn request(limits: [Option<Arc<SharedLimit>>; 2], len: usize) -> Self {
         let (granted, turn) = oneshot::channel();
         forward(Request {
             len,
-            hops: limits.into_iter(),
+            hops: limits.into_iter().flatten(),
             granted,
         });
         Self(turn)
@@ -207,7 +208,7 @@ mod tests {
         let limit = limit();
         let start = Instant::now();
         let turns: Vec<_> = (0..4)
-            .map(|_| tokio::spawn(Turn::request(vec![limit.clone()], 100)))
+            .map(|_| tokio::spawn(Turn::request([Some(limit.clone()), None], 100)))
             .collect();
         let mut granted = Vec::new();
         for turn in turns {
@@ -221,9 +222,9 @@ mod tests {
     async fn a_dropped_turn_costs_the_next_one_nothing() {
         let limit = limit();
         let start = Instant::now();
-        Turn::request(vec![limit.clone()], 100).await;
-        let dropped = Turn::request(vec![limit.clone()], 100);
-        let next = Turn::request(vec![limit.clone()], 100);
+        Turn::request([Some(limit.clone()), None], 100).await;
+        let dropped = Turn::request([Some(limit.clone()), None], 100);
+        let next = Turn::request([Some(limit.clone()), None], 100);
         tokio::time::sleep(Duration::from_millis(50)).await;
         drop(dropped);
         next.await;
@@ -235,8 +236,8 @@ mod tests {
         let (client, total) = (limit(), limit());
         let start = Instant::now();
         // The total is spent by somebody else first; the client is not.
-        Turn::request(vec![total.clone()], 100).await;
-        Turn::request(vec![client.clone(), total.clone()], 100).await;
+        Turn::request([Some(total.clone()), None], 100).await;
+        Turn::request([Some(client.clone()), Some(total.clone())], 100).await;
         assert_eq!(start.elapsed(), Duration::from_millis(100));
     }
 
@@ -245,14 +246,14 @@ mod tests {
         let unlimited = Arc::new(SharedLimit::new(Bandwidth::UNLIMITED));
         let start = Instant::now();
         for _ in 0..10 {
-            Turn::request(vec![unlimited.clone()], 1 << 30).await;
+            Turn::request([Some(unlimited.clone()), None], 1 << 30).await;
         }
         assert_eq!(start.elapsed(), Duration::ZERO);
     }
 
     #[test]
     fn without_a_runtime_turns_are_granted_at_once() {
-        let turn = Turn::request(vec![limit()], 100);
+        let turn = Turn::request([Some(limit()), None], 100);
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
         assert!(pin!(turn).poll(&mut cx).is_ready());
