@@ -19,7 +19,9 @@
 #   MANY_RUNS     rounds of the memory scenario [3]
 #   TTFB_RUNS     requests per server and range in the TTFB scenario [21]
 #   CHUNK_SIZES   chunk sizes for ours [16384 65536 262144 1048576]
-#   SERVERS       the servers compared [ours tower-http nginx-sendfile nginx-sendfile-nopush]
+#   SERVERS       the servers compared [ours tower-http nginx-sendfile nginx-sendfile-nopush go]
+#                 (go: Go's net/http FileServer, scripts/go-fileserver, built with
+#                 Debian's golang-go, installed when missing)
 #   OURS_ARGS     more bench_server flags for ours, e.g. "--chunk-size 262144" []
 #   EXTRA         more servers, measured interleaved with the others: a list of
 #                 "label=BINARY [flags]" separated by ";", where BINARY is a
@@ -38,7 +40,7 @@ MANY=${MANY:-50}
 MANY_RUNS=${MANY_RUNS:-3}
 TTFB_RUNS=${TTFB_RUNS:-21}
 CHUNK_SIZES=${CHUNK_SIZES:-"16384 65536 262144 1048576"}
-SERVERS=${SERVERS:-"ours tower-http nginx-sendfile nginx-sendfile-nopush"}
+SERVERS=${SERVERS:-"ours tower-http nginx-sendfile nginx-sendfile-nopush go"}
 OURS_ARGS=${OURS_ARGS:-}
 EXTRA=${EXTRA:-}
 NGINX=${NGINX:-auto}
@@ -101,6 +103,12 @@ if [[ $NGINX != no ]]; then
     nginx_bin=$(command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true)
 fi
 
+go_bin=""
+if [[ " $SERVERS " == *" go "* ]]; then
+    command -v go >/dev/null || apt_install golang-go || log "go cannot be installed: its column is skipped"
+    go_bin=$(command -v go || true)
+fi
+
 # --- the server binary: copied, so that a rebuild during the run changes nothing --
 
 if [[ -n ${BENCH_DIR:-} ]]; then
@@ -116,6 +124,11 @@ if [[ $SKIP_BUILD != 1 ]]; then
     (cd "$repo" && cargo build --release --example bench_server --quiet)
 fi
 cp "$repo/target/release/examples/bench_server" "$work/bench_server"
+if [[ -n $go_bin ]]; then
+    log "building the Go file server"
+    cp "$repo/scripts/go-fileserver/main.go" "$work/go-fileserver.go"
+    (cd "$work" && GO111MODULE=off "$go_bin" build -o "$work/go-fileserver" go-fileserver.go)
+fi
 revision=$(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$repo" status --porcelain 2>/dev/null | grep -c .) || true
 
@@ -144,6 +157,7 @@ cat "$root/big.bin" >/dev/null # into the page cache
     echo "curl: $(curl --version | head -1)"
     echo "wrk: $(wrk -v 2>&1 | head -1)"
     [[ -n $nginx_bin ]] && echo "nginx: $("$nginx_bin" -v 2>&1)"
+    [[ -n $go_bin ]] && echo "go: $("$go_bin" version)"
     echo "servers: $SERVERS${OURS_ARGS:+ (ours with $OURS_ARGS)}${EXTRA:+; extra: $EXTRA}"
     echo "settings: RUNS=$RUNS WRK_RUNS=$WRK_RUNS WRK_DURATION=$WRK_DURATION MANY=$MANY MANY_RUNS=$MANY_RUNS TTFB_RUNS=$TTFB_RUNS CHUNK_SIZES='$CHUNK_SIZES'"
 } >"$out/machine.txt"
@@ -224,6 +238,19 @@ EOF
     addr_of[$name]="127.0.0.1:$port"
     wait_listening "$name" "http://${addr_of[$name]}"
     pids_of[$name]="$pid $(pgrep -P "$pid" | tr '\n' ' ')"
+}
+
+start_go() { # name
+    local name=$1 port
+    start_of[$name]="start_go $name"
+    port=$(free_port)
+    "$work/go-fileserver" -root "$root" -addr "127.0.0.1:$port" \
+        >"$work/$name.out" 2>"$work/$name.err" &
+    local pid=$!
+    started_pids+=("$pid")
+    addr_of[$name]="127.0.0.1:$port"
+    pids_of[$name]=$pid
+    wait_listening "$name" "http://${addr_of[$name]}"
 }
 
 # Stops a server and starts it again (fresh memory statistics).
@@ -576,6 +603,10 @@ for s in $SERVERS; do
     nginx-sendfile | nginx-sendfile-nopush)
         [[ -n $nginx_bin ]] || continue
         start_nginx "$s" "$([[ $s == *nopush ]] && echo on || echo off)"
+        ;;
+    go)
+        [[ -n $go_bin ]] || continue
+        start_go go
         ;;
     *) die "unknown server $s" ;;
     esac

@@ -188,8 +188,9 @@ pub use self::serve::{
 };
 pub use self::source::body::{DEFAULT_CHUNK_SIZE, RangeBody};
 pub use self::throttle::bandwidth::Bandwidth;
+pub use self::throttle::client_key::ClientKey;
 pub use self::throttle::control::BandwidthControl;
-pub use self::throttle::policy::{ClientKey, Policy};
+pub use self::throttle::policy::Policy;
 
 /// The error type of [`ResponseBody`]: the inner body's error or an I/O error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

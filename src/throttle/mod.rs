@@ -89,6 +89,7 @@
 //! seen.
 
 pub(crate) mod bandwidth;
+pub(crate) mod client_key;
 pub(crate) mod control;
 mod limiter;
 mod pacer;
@@ -106,8 +107,9 @@ pub use self::redis::{Fallback, RedisLimits};
 // At the crate root only (one path per item): `Bandwidth`, `BandwidthControl`,
 // `ClientKey`, `Policy`.
 pub(crate) use self::bandwidth::Bandwidth;
+pub(crate) use self::client_key::ClientKey;
 pub(crate) use self::control::BandwidthControl;
-pub(crate) use self::policy::{ClientKey, Policy};
+pub(crate) use self::policy::Policy;
 
 pub(crate) use self::settings::Settings;
 pub(crate) use self::shared::TooManyStreams;
