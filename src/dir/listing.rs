@@ -53,7 +53,7 @@ pub(super) fn html(path: &str, parent: bool, entries: &[Entry]) -> String {
          <style>body{{font-family:system-ui,sans-serif;margin:2em}}\
          td,th{{padding:.2em 1em;text-align:left}}td.size{{text-align:right}}</style>\
          </head>\n<body><h1>Index of {title}</h1>\n<table>\
-         <thead><tr><th>Name</th><th>Size</th><th>Modified</th></tr></thead>\n<tbody>\n"
+         <thead><tr><th>Name</th><th>Size</th><th>Modified (UTC)</th></tr></thead>\n<tbody>\n"
     );
     if parent {
         page.push_str("<tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n");

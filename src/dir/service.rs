@@ -299,7 +299,8 @@ impl<F> ServeDir<F> {
 }
 
 /// What the lookup needs of `request`, or `None` for a path that is not safe.
-fn target<B>(request: &Request<B>) -> Option<Target> {
+/// The negotiation headers are read only where they can change the answer.
+fn target<B>(request: &Request<B>, root: &Root) -> Option<Target> {
     let path = request.uri().path();
     let relative = relative_path(path)?;
     let segment = path.rsplit('/').next().unwrap_or_default();
@@ -314,8 +315,12 @@ fn target<B>(request: &Request<B>) -> Option<Target> {
             .into_owned(),
         directory_form: path.ends_with('/'),
         location,
-        accept_encoding: AcceptEncoding::from_headers(request.headers()),
-        json: prefers_json(request.headers()),
+        accept_encoding: if root.precompressed.is_empty() {
+            AcceptEncoding::default()
+        } else {
+            AcceptEncoding::from_headers(request.headers())
+        },
+        json: root.listing && prefers_json(request.headers()),
     })
 }
 
@@ -340,7 +345,7 @@ where
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return ResponseFuture::ready(response);
         }
-        let Some(target) = target(&request) else {
+        let Some(target) = target(&request, &self.root) else {
             return ResponseFuture::fallback(self.fallback.clone(), request);
         };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
