@@ -29,6 +29,7 @@ fn tree() -> Tree {
     let path = |name: &str| root.path().join(name);
     std::fs::write(path(TRICKY), "tricky").unwrap();
     std::fs::write(path("hello.txt"), "hello").unwrap();
+    std::fs::write(path("100%.txt"), "percent").unwrap();
     std::fs::write(path(".hidden"), "hidden").unwrap();
     std::fs::create_dir(path("sub")).unwrap();
     std::fs::write(path("sub/nested file.txt"), "nested").unwrap();
@@ -79,9 +80,14 @@ async fn the_html_listing_escapes_names_and_encodes_links() {
     assert!(page.contains("<td class=\"size\">5</td>"), "{page}");
     // The root has no parent link.
     assert!(!page.contains("href=\"../\""), "{page}");
-    // The link leads to the file.
+    // The links lead to the files.
     let f = send(addr, get("/%3Cb%3Ex%26y.txt", &[])).await;
     assert_eq!(text(&f), "tricky");
+    assert!(
+        page.contains("<a href=\"100%25.txt\">100%.txt</a>"),
+        "{page}"
+    );
+    assert_eq!(text(&send(addr, get("/100%25.txt", &[])).await), "percent");
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use http::{Response, StatusCode};
 
 use super::Encoding;
 use super::listing::{self, Entry};
-use super::path::relative_path;
+use super::path::is_plain_name;
 use crate::protocol::accept::AcceptEncoding;
 use crate::serve::FileResponse;
 use crate::source::{DEFAULT_CHUNK_SIZE, FileSource, RangeBody};
@@ -173,7 +173,7 @@ impl Root {
             // Only names a request can reach, and that resolve like a request
             // would (a link out of the root is left out, like a request for it
             // gets 404).
-            if relative_path(&format!("/{name}")).as_deref() != Some(Path::new(&name)) {
+            if !is_plain_name(&name) {
                 continue;
             }
             let Ok((_, metadata)) = self.resolve(&relative.join(&name)) else {

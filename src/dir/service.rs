@@ -1,5 +1,5 @@
 use std::convert::Infallible;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -8,7 +8,7 @@ use http::{Method, Request, Response, StatusCode};
 use tower_service::Service;
 
 use super::lookup::{Root, Target, status};
-use super::path::relative_path;
+use super::path::{is_plain_name, relative_path};
 use super::{Encoding, NotFound, ResponseFuture};
 use crate::ResponseBody;
 use crate::protocol::accept::{AcceptEncoding, prefers_json};
@@ -186,12 +186,8 @@ impl<F> ServeDir<F> {
     /// ```
     pub fn index(self, name: Option<&str>) -> Self {
         if let Some(name) = name {
-            let mut components = Path::new(name).components();
             assert!(
-                matches!(
-                    (components.next(), components.next()),
-                    (Some(Component::Normal(_)), None)
-                ) && !name.contains(['/', '\\']),
+                is_plain_name(name),
                 "an index must be a plain file name, not {name:?}"
             );
         }
