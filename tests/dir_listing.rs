@@ -290,3 +290,69 @@ where
 {
     serve(RangeServeLayer::new().layer(dir)).await
 }
+
+#[tokio::test]
+async fn with_every_feature_on_nothing_outside_the_root_leaks() {
+    let tree = tree();
+    std::fs::write(
+        tree._outside.path().join("secret.txt.gz"),
+        format!("{SECRET} (gzip)"),
+    )
+    .unwrap();
+    let dir = ServeDir::new(tree.root.path())
+        .listing(true)
+        .show_hidden(true)
+        .precompressed(tower_range_serve::dir::Encoding::ALL);
+    let addr = server(dir).await;
+    let outside = tree._outside.path().file_name().unwrap().to_str().unwrap();
+    let up = format!("/../{outside}/");
+    let up_encoded = format!("/%2e%2e/{outside}/secret.txt");
+    let up_slash = format!("/..%2f{outside}%2f");
+    for path in [
+        "/",
+        "/sub/",
+        "/escape.txt",
+        "/escape-dir",
+        "/escape-dir/",
+        "/escape-dir/secret.txt",
+        up.as_str(),
+        &up_encoded,
+        &up_slash,
+    ] {
+        for accept in ["application/json", "text/html"] {
+            let headers = [("accept", accept), ("accept-encoding", "gzip, br")];
+            let f = send(addr, get(path, &headers)).await;
+            let body = String::from_utf8_lossy(f.bytes());
+            assert!(!body.contains("secret"), "{path}: {body}");
+            assert!(
+                f.status == StatusCode::OK || f.status == StatusCode::NOT_FOUND,
+                "{path}: {}",
+                f.status
+            );
+        }
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn names_no_request_can_reach_are_not_listed() {
+    use std::os::unix::ffi::OsStrExt;
+    let tree = tree();
+    let root = tree.root.path();
+    std::fs::write(root.join(std::ffi::OsStr::from_bytes(b"bad\xffname")), "x").unwrap();
+    std::fs::write(root.join("back\\slash"), "x").unwrap();
+    std::fs::write(root.join("co:lon"), "x").unwrap();
+    let addr = server(ServeDir::new(root).listing(true)).await;
+    let f = send(addr, get("/", &[("accept", "application/json")])).await;
+    let entries: serde_json::Value = serde_json::from_slice(f.bytes()).unwrap();
+    let names: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"hello.txt"), "{names:?}");
+    for absent in ["bad", "back", "co:lon"] {
+        assert!(!names.iter().any(|n| n.contains(absent)), "{names:?}");
+    }
+}
