@@ -366,6 +366,20 @@ mod tests {
         assert!(response.extensions().get::<Representation>().is_some());
     }
 
+    #[test]
+    fn a_content_coding_is_recorded_for_the_layer() {
+        let gzip = HeaderValue::from_static("gzip");
+        let response = FileResponse::from_bytes(Bytes::from_static(b"\x1f\x8b"))
+            .content_encoding(gzip.clone())
+            .into_response();
+        assert_eq!(response.headers()[header::CONTENT_ENCODING], gzip);
+        let representation = response.extensions().get::<Representation>().unwrap();
+        assert_eq!(representation.encoding, Some(gzip));
+        let plain = FileResponse::from_bytes(Bytes::new()).into_response();
+        let representation = plain.extensions().get::<Representation>().unwrap();
+        assert_eq!(representation.encoding, None);
+    }
+
     #[tokio::test]
     async fn unknown_extensions_are_octet_streams() {
         let dir = tempfile::tempdir().unwrap();
