@@ -2,6 +2,7 @@
 # Real download clients against the demo server (example `serve`), end to end,
 # all on 127.0.0.1:
 #
+#   - curl            gets a listing of the folder at /
 #   - curl -C -       resumes a download cut off after a second
 #   - wget -c         resumes a download cut off after a second
 #   - aria2c -x8 -s8  downloads with 8 parallel ranged connections
@@ -137,6 +138,15 @@ RATED_URL=$SERVER_URL
 echo "# servers: $URL and $RATED_URL (--rate 4MiB)"
 
 sha_of() { sha256sum <"$1" | cut -d' ' -f1; }
+
+# --- the listing at / (on by default) -----------------------------------------
+
+if curl -sSf "$URL/" | grep -q '<a href="big.bin">big.bin</a>'; then
+    ok "the root URL lists the folder and links its files"
+else
+    fail "the root URL lists the folder and links its files"
+fi
+
 size_of() { stat -c %s "$1" 2>/dev/null || echo 0; }
 FULL=$((64 << 20))
 

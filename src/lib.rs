@@ -12,7 +12,9 @@
 //! headers, body frames and trailers (gRPC keeps working).
 //!
 //! [`ServeDir`] maps request paths to files under a root, for when there is no
-//! handler of one's own.
+//! handler of one's own: precompressed variants chosen by `Accept-Encoding`
+//! (range-served on their encoded bytes), index files, directory listings (HTML
+//! or JSON) and a fallback service.
 //!
 //! # Example
 //!
@@ -128,6 +130,10 @@
 //!   compressed 200 shares a strong `ETag` with identity ranges. A file response
 //!   that an inner layer has already compressed (it has `Content-Encoding`, or a
 //!   `Content-Length` other than the file's) is passed through untouched.
+//!   Precompressed files are the better way: [`ServeDir::precompressed`] (or
+//!   [`FileResponse::content_encoding`] in a handler) sends `app.js.br` for
+//!   `app.js` as a representation of its own, with ranges and validators of its
+//!   own.
 //! - **Authentication** that puts a user into the request extensions for the
 //!   [policy](RangeServeLayer::policy) or [client key](RangeServeLayer::client_key)
 //!   must run *before* (outside) the layer, which reads the request when called.

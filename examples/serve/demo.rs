@@ -3,6 +3,15 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// A small text asset served with precompressed sidecars.
+const NOTES: &str = include_str!("notes.txt");
+/// `notes.txt` compressed with brotli (quality 11), made once with
+/// `python3 -c "import brotli, sys; sys.stdout.buffer.write(brotli.compress(open('notes.txt', 'rb').read(), quality=11))"`
+/// (or `brotli -q 11 notes.txt`) and shipped: a brotli encoder as a
+/// dev-dependency would add a large crate to every test build for 571 bytes.
+/// Remake it whenever `notes.txt` changes.
+const NOTES_BR: &[u8] = include_bytes!("notes.txt.br");
+
 /// Creates (or reuses) the demo folder and returns its path.
 pub(crate) fn folder() -> std::io::Result<PathBuf> {
     const BIG: u64 = 64 * 1024 * 1024;
@@ -17,11 +26,21 @@ pub(crate) fn folder() -> std::io::Result<PathBuf> {
         "# Demo\n\nFiles in sub-folders are served too.\n",
     )?;
     std::fs::write(root.join("naïve café.txt"), "A file name beyond ASCII.\n")?;
+    std::fs::write(root.join("notes.txt"), NOTES)?;
+    std::fs::write(root.join("notes.txt.gz"), gzip(NOTES.as_bytes())?)?;
+    std::fs::write(root.join("notes.txt.br"), NOTES_BR)?;
     let big = root.join("big.bin");
     if std::fs::metadata(&big).map(|m| m.len()).ok() != Some(BIG) {
         write_pseudo_random(&big, BIG)?;
     }
     Ok(root)
+}
+
+/// `data` compressed with gzip.
+fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(data)?;
+    encoder.finish()
 }
 
 /// Writes `len` bytes of deterministic pseudo-random data (so corruption shows).

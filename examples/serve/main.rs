@@ -15,7 +15,14 @@
 //! the client and total rates are shared by every server given the same Redis
 //! (`--redis-prefix`, `--redis-fallback share|wait`, `--replicas N`).
 //!
-//! Lifecycle: running downloads are shown on the terminal; Ctrl-C or SIGTERM
+//! Directories: `/` and every folder without an `index.html` show a listing
+//! (`--no-listing` turns listings off). Files with precompressed sidecars
+//! (`NAME.br`, `NAME.zst`, `NAME.gz`) are sent in the coding the client accepts
+//! (`--precompressed br,zstd,gzip`, the default; `--precompressed none` turns
+//! them off); the demo folder's `notes.txt` has `.gz` and `.br` sidecars.
+//!
+//! Lifecycle: running downloads are shown on the terminal (as live progress
+//! bars in a terminal, as plain lines otherwise); Ctrl-C or SIGTERM
 //! refuses new downloads (503), lets running ones go on for `--grace` seconds,
 //! cuts the rest and exits. `--idle-timeout` disconnects clients that accept no
 //! byte for that long.
@@ -35,6 +42,7 @@ use hyper_util::service::TowerToHyperService;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceExt};
+use tower_range_serve::dir::Encoding;
 use tower_range_serve::lifecycle::IdleTimeout;
 use tower_range_serve::throttle::{Fallback, RedisLimits};
 use tower_range_serve::{Bandwidth, RangeServeLayer, ServeDir};
@@ -133,9 +141,38 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 1)]
     replicas: u32,
 
-    /// Seconds between progress reports of running downloads (0 = none).
+    /// Seconds between progress reports of running downloads (0 = none). In a
+    /// terminal, running downloads are live progress bars instead.
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
     progress: f64,
+
+    /// Do not list directories (a directory without index.html is then 404).
+    #[arg(long)]
+    no_listing: bool,
+
+    /// Precompressed sidecars to send when the client accepts them, in order
+    /// of preference: a list of br, zstd, gzip, deflate, or `none`.
+    #[arg(long, value_name = "LIST", default_value = "br,zstd,gzip", value_parser = encodings)]
+    precompressed: Encodings,
+}
+
+/// The codings of `--precompressed`.
+#[derive(Debug, Clone)]
+struct Encodings(Vec<Encoding>);
+
+/// `br,zstd,gzip` or `none`.
+fn encodings(value: &str) -> Result<Encodings, String> {
+    if value.trim().eq_ignore_ascii_case("none") {
+        return Ok(Encodings(Vec::new()));
+    }
+    value
+        .split(',')
+        .map(|name| {
+            name.parse::<Encoding>()
+                .map_err(|e| format!("{name:?}: {e}"))
+        })
+        .collect::<Result<_, _>>()
+        .map(Encodings)
 }
 
 /// A byte count, with the units `Bandwidth` accepts (`64KiB`, `1MB`, plain bytes).
@@ -174,7 +211,7 @@ async fn main() -> ExitCode {
         .local_addr()
         .expect("a bound socket has an address");
 
-    let progress = progress::Progress::default();
+    let progress = progress::Progress::new();
     let layer = match layer(&args, progress.clone()) {
         Ok(layer) => layer,
         Err(e) => {
@@ -183,9 +220,12 @@ async fn main() -> ExitCode {
         }
     };
     let shutdown = layer.shutdown_handle();
-    let service = layer.layer(ServeDir::new(&root));
+    let dir = ServeDir::new(&root)
+        .listing(!args.no_listing)
+        .precompressed(args.precompressed.0.iter().copied());
+    let service = layer.layer(dir);
     print_banner(&root, addr, &args);
-    if args.progress > 0.0 {
+    if args.progress > 0.0 && !progress.is_live() {
         tokio::spawn(progress.report(Duration::from_secs_f64(args.progress)));
     }
 
@@ -271,6 +311,10 @@ fn layer(args: &Args, progress: progress::Progress) -> Result<RangeServeLayer, S
         .chunk_size(usize::try_from(args.chunk_size).unwrap_or(usize::MAX))
         .max_ranges(args.max_ranges);
     if args.progress > 0.0 {
+        if progress.is_live() {
+            // Bars move smoothly, whatever --progress says.
+            layer = layer.progress_interval(Duration::from_millis(200));
+        }
         layer = layer.observer(progress);
     }
     // An unlimited setting turns nothing on: an unlimited server pays nothing.
@@ -328,6 +372,20 @@ fn print_banner(root: &Path, addr: SocketAddr, args: &Args) {
         "tower-range-serve demo: serving {} on {base}",
         root.display()
     );
+    if args.no_listing {
+        println!("open {base}/FILE in a browser (directory listings are off)");
+    } else {
+        println!("open {base}/ in a browser: it lists the folder and links every file");
+    }
+    let codings: Vec<_> = args.precompressed.0.iter().map(|e| e.name()).collect();
+    println!(
+        "precompressed sidecars: {}",
+        if codings.is_empty() {
+            "off".to_owned()
+        } else {
+            codings.join(", ")
+        }
+    );
     println!(
         "bandwidth: each download {}{}, each client {}, total {}{}{}",
         args.rate,
@@ -377,6 +435,11 @@ fn print_banner(root: &Path, addr: SocketAddr, args: &Args) {
     println!("  curl --max-time 0.05 -o '{name}' {url}      # a download cut short...");
     println!("  curl -C - -o '{name}' {url}                 # ...resumed where it stopped");
     println!("  curl -H 'Range: bytes=0-9,20-29' {url}      # multipart/byteranges");
+    if files.iter().any(|(name, _)| name == "notes.txt") && !codings.is_empty() {
+        println!(
+            "  curl -sI -H 'Accept-Encoding: br, gzip' {base}/notes.txt   # a precompressed variant"
+        );
+    }
     println!();
     println!("Press Ctrl-C to stop.");
 }

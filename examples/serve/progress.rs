@@ -1,16 +1,25 @@
-//! Live progress of running downloads on the terminal.
+//! Running downloads on the terminal: live progress bars in a terminal (one per
+//! download, updated in place), plain lines when the output is not one (a log
+//! file, a pipe, CI).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tower_range_serve::lifecycle::{Download, End, Observer, Outcome};
 
-/// Keeps the running downloads; `report` prints them.
-#[derive(Default, Clone)]
+/// The most bars shown at once.
+const MAX_BARS: usize = 20;
+
+/// Keeps the running downloads; shows them as bars, or `report` prints them.
+#[derive(Clone)]
 pub(crate) struct Progress {
     running: Arc<Mutex<BTreeMap<u64, Running>>>,
+    /// The bars, when standard output is a terminal.
+    bars: Option<MultiProgress>,
 }
 
 struct Running {
@@ -18,26 +27,79 @@ struct Running {
     sent: u64,
     /// `sent` at the previous report, for the rate.
     reported: u64,
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    /// Bars if standard output is a terminal, plain lines otherwise.
+    pub(crate) fn new() -> Self {
+        Self {
+            running: Arc::default(),
+            bars: std::io::stdout().is_terminal().then(MultiProgress::new),
+        }
+    }
+
+    /// Whether downloads are shown as live bars (no `report` needed).
+    pub(crate) fn is_live(&self) -> bool {
+        self.bars.is_some()
+    }
+
+    fn bar(&self, download: &Download) -> Option<ProgressBar> {
+        let bars = self.bars.as_ref()?;
+        let style = ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let bar = bars.add(ProgressBar::new(download.total).with_style(style));
+        bar.set_prefix(format!("#{} {}", download.id, client(download)));
+        bar.set_message(download.path.clone());
+        Some(bar)
+    }
+
+    /// A line above the bars, or on its own.
+    fn line(&self, text: &str) {
+        match &self.bars {
+            Some(bars) => {
+                let _ = bars.println(text);
+            }
+            None => println!("{text}"),
+        }
+    }
 }
 
 impl Observer for Progress {
     fn start(&self, download: &Download) {
-        let running = Running {
+        let mut running = self.lock();
+        // At most a screenful of bars; the others still get their end line.
+        let bars = running.values().filter(|r| r.bar.is_some()).count();
+        let bar = if bars < MAX_BARS {
+            self.bar(download)
+        } else {
+            None
+        };
+        let entry = Running {
             download: download.clone(),
             sent: 0,
             reported: 0,
+            bar,
         };
-        self.lock().insert(download.id, running);
+        running.insert(download.id, entry);
     }
 
     fn progress(&self, download: &Download, sent: u64) {
         if let Some(running) = self.lock().get_mut(&download.id) {
             running.sent = sent;
+            if let Some(bar) = &running.bar {
+                bar.set_position(sent);
+            }
         }
     }
 
     fn end(&self, download: &Download, end: &End) {
-        self.lock().remove(&download.id);
+        if let Some(Running { bar: Some(bar), .. }) = self.lock().remove(&download.id) {
+            bar.finish_and_clear();
+        }
         let how = match end.outcome {
             Outcome::Complete => "complete".to_owned(),
             Outcome::ClientGone => "client gone".to_owned(),
@@ -46,14 +108,14 @@ impl Observer for Progress {
             Outcome::Failed(kind) => format!("failed ({kind})"),
             other => format!("{other:?}"),
         };
-        println!(
+        self.line(&format!(
             "  #{} {} {}: {how}, {} in {:.1} s",
             download.id,
             client(download),
             download.path,
             mib(end.sent),
             end.elapsed.as_secs_f64()
-        );
+        ));
     }
 }
 

@@ -1,8 +1,23 @@
-//! [`ServeDir`]: files under a root directory, by request path.
+//! [`ServeDir`]: files under a root directory, by request path, with what people
+//! serve directories for: precompressed variants, index pages, listings, and a
+//! fallback.
+//!
+//! Compared with tower-http's `ServeDir`, each feature is there
+//! (`precompressed_br/gzip/zstd/deflate` are [`ServeDir::precompressed`],
+//! `append_index_html_on_directories` is [`ServeDir::index`], `fallback` and
+//! `not_found_service` are [`ServeDir::fallback`]), and under
+//! [`RangeServeLayer`](crate::RangeServeLayer) precompressed variants get
+//! ranges, `If-Range` and 304 on their own bytes.
 
+mod encoding;
 mod future;
+mod listing;
+mod lookup;
+mod not_found;
 mod path;
 mod service;
 
+pub use self::encoding::{Encoding, ParseEncodingError};
 pub use self::future::ResponseFuture;
+pub use self::not_found::NotFound;
 pub use self::service::ServeDir;

@@ -20,16 +20,26 @@ pub(crate) fn relative_path(uri_path: &str) -> Option<PathBuf> {
         if segment.is_empty() || segment == "." {
             continue;
         }
-        if segment.contains(['\\', '\0', ':']) {
+        if !is_plain_name(segment) {
             return None;
         }
-        let mut components = Path::new(segment).components();
-        match (components.next(), components.next()) {
-            (Some(Component::Normal(name)), None) => relative.push(name),
-            _ => return None,
-        }
+        relative.push(segment);
     }
     Some(relative)
+}
+
+/// Whether a decoded path segment (or a file's name) is a plain name that
+/// [`relative_path`] lets through: no `..`, backslash, NUL, drive prefix or
+/// anything else that is not a normal component.
+pub(crate) fn is_plain_name(name: &str) -> bool {
+    if name.contains(['/', '\\', '\0', ':']) {
+        return false;
+    }
+    let mut components = Path::new(name).components();
+    matches!(
+        (components.next(), components.next()),
+        (Some(Component::Normal(_)), None)
+    )
 }
 
 #[cfg(test)]
@@ -68,6 +78,16 @@ mod tests {
             "/c:%5cboot.ini",
         ] {
             assert_eq!(relative_path(uri), None, "{uri}");
+        }
+    }
+
+    #[test]
+    fn plain_names_are_what_a_segment_may_be() {
+        for name in ["a.txt", "100%.txt", "..a", "<b>x&y.txt", ".hidden"] {
+            assert!(is_plain_name(name), "{name}");
+        }
+        for name in ["", ".", "..", "a/b", "a\\b", "a\0b", "C:", "a:b"] {
+            assert!(!is_plain_name(name), "{name}");
         }
     }
 

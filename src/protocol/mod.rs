@@ -17,7 +17,9 @@
 //! - [`decision`]: 200, 206, 304, 412 or 416.
 //! - [`multipart`]: the `multipart/byteranges` layout (§14.6).
 //! - [`disposition`]: `Content-Disposition` values (RFC 6266, RFC 8187).
+//! - [`accept`]: proactive negotiation, `Accept-Encoding` and `Accept` (§12.5).
 
+pub(crate) mod accept;
 pub(crate) mod decision;
 pub(crate) mod disposition;
 pub(crate) mod entity_tag;

@@ -129,13 +129,15 @@ where
 }
 
 /// Whether an inner layer changed the body of a file response: it has a
-/// `Content-Encoding`, or a `Content-Length` other than the source's.
+/// `Content-Encoding` other than the one the source's bytes have (none, unless
+/// [`FileResponse::content_encoding`](crate::FileResponse::content_encoding) said
+/// so), or a `Content-Length` other than the source's.
 fn transformed<B>(response: &Response<B>, representation: &Representation) -> bool {
     let headers = response.headers();
     let length = headers
         .get(http::header::CONTENT_LENGTH)
         .map(|value| value.to_str().ok().and_then(|v| v.parse::<u64>().ok()));
-    headers.contains_key(http::header::CONTENT_ENCODING)
+    headers.get(http::header::CONTENT_ENCODING) != representation.encoding.as_ref()
         || length.is_some_and(|length| length != Some(representation.source.len()))
 }
 

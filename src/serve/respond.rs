@@ -59,7 +59,9 @@ pub(crate) fn respond(
             return RangeBody::empty();
         }
         Decision::PreconditionFailed => {
+            // An empty body has no content coding (a precompressed file's).
             headers.remove(header::CONTENT_TYPE);
+            headers.remove(header::CONTENT_ENCODING);
             headers.remove(header::CONTENT_DISPOSITION);
             (StatusCode::PRECONDITION_FAILED, RangeBody::empty())
         }
@@ -70,6 +72,7 @@ pub(crate) fn respond(
                 header_value(format!("bytes */{len}")),
             );
             headers.remove(header::CONTENT_TYPE);
+            headers.remove(header::CONTENT_ENCODING);
             headers.remove(header::CONTENT_DISPOSITION);
             (StatusCode::RANGE_NOT_SATISFIABLE, RangeBody::empty())
         }
@@ -101,6 +104,7 @@ fn refuse(parts: &mut Parts, status: StatusCode, retry_after: Duration) {
     let headers = &mut parts.headers;
     for name in [
         header::CONTENT_TYPE,
+        header::CONTENT_ENCODING,
         header::CONTENT_RANGE,
         header::CONTENT_DISPOSITION,
         header::ACCEPT_RANGES,

@@ -1,0 +1,284 @@
+//! What a request path finds under the root: a file (or its precompressed
+//! variant), a directory's index, redirect or listing, or nothing. Blocking I/O,
+//! run on the blocking pool.
+
+use std::ffi::OsString;
+use std::fs::Metadata;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+
+use super::Encoding;
+use super::listing::{self, Entry};
+use super::path::is_plain_name;
+use crate::protocol::accept::AcceptEncoding;
+use crate::serve::FileResponse;
+use crate::source::{DEFAULT_CHUNK_SIZE, FileSource, RangeBody};
+
+/// The settings of a [`ServeDir`](super::ServeDir).
+#[derive(Debug, Clone)]
+pub(super) struct Root {
+    pub(super) path: PathBuf,
+    pub(super) follow_symlinks: bool,
+    /// Sidecar codings, in the server's order of preference.
+    pub(super) precompressed: Vec<Encoding>,
+    pub(super) index: Option<String>,
+    pub(super) listing: bool,
+    pub(super) show_hidden: bool,
+}
+
+/// What the lookup needs of the request.
+#[derive(Debug)]
+pub(super) struct Target {
+    pub(super) relative: PathBuf,
+    /// The decoded request path, for a listing's title.
+    pub(super) display: String,
+    /// Whether the path ends with `/` (names a directory).
+    pub(super) directory_form: bool,
+    /// Where a directory named without its slash redirects to: its last segment
+    /// and a slash, relative (so it works under any prefix), query kept.
+    pub(super) location: String,
+    pub(super) accept_encoding: AcceptEncoding,
+    pub(super) json: bool,
+}
+
+impl Root {
+    /// The answer for `target`, or `None` when it finds nothing (404, or the
+    /// fallback's answer).
+    pub(super) fn lookup(&self, target: &Target) -> Option<Response<RangeBody>> {
+        match self.find(target) {
+            Ok(found) => found,
+            Err(e) if is_not_found(&e) => None,
+            Err(_) => Some(status(StatusCode::INTERNAL_SERVER_ERROR)),
+        }
+    }
+
+    fn find(&self, target: &Target) -> io::Result<Option<Response<RangeBody>>> {
+        let (path, metadata) = self.resolve(&target.relative)?;
+        if metadata.is_file() {
+            return self.file(&target.relative, &path, target).map(Some);
+        }
+        if !metadata.is_dir() {
+            return Ok(None);
+        }
+        let index = self.index.as_ref().and_then(|name| {
+            let relative = target.relative.join(name);
+            let (path, metadata) = self.resolve(&relative).ok()?;
+            metadata.is_file().then_some((relative, path))
+        });
+        // A directory without its slash redirects only when the slash form
+        // shows something: otherwise it is as missing as before.
+        if !target.directory_form {
+            return Ok((index.is_some() || self.listing).then(|| redirect(&target.location)));
+        }
+        if let Some((relative, path)) = index {
+            return self.file(&relative, &path, target).map(Some);
+        }
+        if self.listing {
+            return self.listing(&target.relative, &path, target).map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Where `relative` leads, with the metadata of what it leads to (links
+    /// followed). The only place where paths are resolved: files, sidecars,
+    /// indexes and listed entries all go through it.
+    ///
+    /// Unless links may lead anywhere, the path is resolved and must stay inside
+    /// the root; that is checked just before opening, and assumes that clients
+    /// cannot create links inside the root.
+    fn resolve(&self, relative: &Path) -> io::Result<(PathBuf, Metadata)> {
+        let path = self.path.join(relative);
+        if self.follow_symlinks {
+            let metadata = std::fs::metadata(&path)?;
+            return Ok((path, metadata));
+        }
+        let resolved = path.canonicalize()?;
+        // The root is resolved anew each time, not cached: a root that is itself a
+        // link swapped at deploy time (`current -> releases/v2`) must follow.
+        if !resolved.starts_with(self.path.canonicalize()?) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        let metadata = std::fs::metadata(&resolved)?;
+        Ok((resolved, metadata))
+    }
+
+    /// The file at `path` (found as `relative`), or the precompressed variant the
+    /// request prefers.
+    fn file(
+        &self,
+        relative: &Path,
+        path: &Path,
+        target: &Target,
+    ) -> io::Result<Response<RangeBody>> {
+        let sidecars = self.sidecars(relative);
+        let names: Vec<&str> = sidecars.iter().map(|(e, _)| e.name()).collect();
+        let variant = target.accept_encoding.choose(&names).and_then(|i| {
+            let (encoding, sidecar) = &sidecars[i];
+            // A sidecar gone since it was found: the identity file instead.
+            Some((*encoding, FileSource::open_blocking(sidecar).ok()?))
+        });
+        let mut response = match variant {
+            Some((encoding, source)) => variant_response(encoding, source, path),
+            None => FileResponse::open_blocking(path)?.into_response(),
+        };
+        if !sidecars.is_empty() {
+            // RFC 9110 §12.5.5: the answer depends on Accept-Encoding, for
+            // the identity response too.
+            response
+                .headers_mut()
+                .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+        }
+        Ok(response)
+    }
+
+    /// The sidecars of `relative` that exist (regular files, inside the root
+    /// unless links may lead anywhere), in the server's order.
+    fn sidecars(&self, relative: &Path) -> Vec<(Encoding, PathBuf)> {
+        let Some(name) = relative.file_name() else {
+            return Vec::new();
+        };
+        self.precompressed
+            .iter()
+            .filter_map(|&encoding| {
+                let mut sidecar = OsString::from(name);
+                sidecar.push(".");
+                sidecar.push(encoding.extension());
+                let (path, metadata) = self.resolve(&relative.with_file_name(sidecar)).ok()?;
+                metadata.is_file().then_some((encoding, path))
+            })
+            .collect()
+    }
+
+    /// The listing of the directory at `path` (found as `relative`).
+    fn listing(
+        &self,
+        relative: &Path,
+        path: &Path,
+        target: &Target,
+    ) -> io::Result<Response<RangeBody>> {
+        let mut entries = Vec::new();
+        for entry in std::fs::read_dir(path)? {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue; // not UTF-8: no request path can name it
+            };
+            if name.starts_with('.') && !self.show_hidden {
+                continue;
+            }
+            // Only names a request can reach, and that resolve like a request
+            // would (a link out of the root is left out, like a request for it
+            // gets 404).
+            if !is_plain_name(&name) {
+                continue;
+            }
+            let Ok((_, metadata)) = self.resolve(&relative.join(&name)) else {
+                continue;
+            };
+            if !metadata.is_file() && !metadata.is_dir() {
+                continue;
+            }
+            entries.push(Entry {
+                is_dir: metadata.is_dir(),
+                is_symlink: entry.file_type().is_ok_and(|t| t.is_symlink()),
+                size: if metadata.is_file() {
+                    metadata.len()
+                } else {
+                    0
+                },
+                modified: metadata.modified().ok(),
+                name,
+            });
+        }
+        listing::sort(&mut entries);
+        let (body, content_type) = if target.json {
+            (listing::json(&entries), "application/json")
+        } else {
+            let parent = relative.components().next().is_some();
+            (
+                listing::html(&target.display, parent, &entries),
+                "text/html; charset=utf-8",
+            )
+        };
+        let len = body.len();
+        let mut response = Response::new(RangeBody::full(
+            Arc::new(Bytes::from(body)),
+            DEFAULT_CHUNK_SIZE,
+        ));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        // A listing changes with the directory and has no validators: revalidate.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert(header::VARY, HeaderValue::from_static("accept"));
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+        );
+        Ok(response)
+    }
+}
+
+/// The precompressed variant in `source`, of the file at `original`: typed
+/// after the original, with an `ETag` of its own.
+fn variant_response(
+    encoding: Encoding,
+    source: FileSource,
+    original: &Path,
+) -> Response<RangeBody> {
+    let mut response = FileResponse::from_file(source, original)
+        .content_encoding(HeaderValue::from_static(encoding.name()))
+        .into_response();
+    // The sidecar's own length and time, and the coding's name: never the
+    // identity file's tag, even for a sidecar with the same length and time.
+    if let Some(etag) = response.headers().get(header::ETAG) {
+        let tagged = etag
+            .to_str()
+            .ok()
+            .and_then(|tag| tag.strip_suffix('"'))
+            .map(|tag| format!("{tag}-{}\"", encoding.name()))
+            .and_then(|tag| HeaderValue::try_from(tag).ok());
+        match tagged {
+            Some(tagged) => response.headers_mut().insert(header::ETAG, tagged),
+            None => response.headers_mut().remove(header::ETAG),
+        };
+    }
+    response
+}
+
+/// A redirect to the directory's slash form (308: permanent, and the method
+/// stays, so a `HEAD` stays a `HEAD`).
+fn redirect(location: &str) -> Response<RangeBody> {
+    let mut response = status(StatusCode::PERMANENT_REDIRECT);
+    if let Ok(location) = HeaderValue::try_from(location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+pub(super) fn is_not_found(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::NotFound
+            | io::ErrorKind::PermissionDenied
+            | io::ErrorKind::InvalidInput
+            | io::ErrorKind::NotADirectory
+            | io::ErrorKind::IsADirectory
+            | io::ErrorKind::InvalidFilename
+    )
+}
+
+/// An empty response with `status`.
+pub(super) fn status(status: StatusCode) -> Response<RangeBody> {
+    let mut response = Response::new(RangeBody::empty());
+    *response.status_mut() = status;
+    response
+}
