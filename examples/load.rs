@@ -7,9 +7,13 @@
 //! ```
 //!
 //! Prints one line of `key=value` pairs: the aggregate rate, the per-stream rates
-//! (min, median, max), their spread around the mean, and Jain's fairness index.
-//! Each stream's rate is measured from its first body byte, so connection set-up
-//! does not count against it. With `--streams-per-connection N` (N > 1) the
+//! (min, p1, median, p99, max), their spread around the mean, and Jain's
+//! fairness index. Each stream's rate is measured from its first body byte, so
+//! connection set-up does not count against it. The `steady_*` rates are
+//! measured from the first to the last byte, without the first chunk's burst
+//! (the bytes within 10 ms of the first): how precisely a paced stream keeps its
+//! rate whatever its send quantum, where a window of `--seconds` counts whole
+//! chunks (one chunk a second is up to 1/seconds of the rate either way). With `--streams-per-connection N` (N > 1) the
 //! downloads share HTTP/2 connections (prior knowledge), N per connection: many
 //! thousands of streams then need few sockets.
 //!
@@ -67,6 +71,33 @@ struct Stream {
     bytes: AtomicU64,
     /// Microseconds from the start of the run to the first body byte.
     first_byte_us: AtomicU64,
+    /// Microseconds from the start of the run to the latest body byte.
+    last_byte_us: AtomicU64,
+    /// Bytes received within 10 ms of the first one: the first chunk's burst.
+    burst: AtomicU64,
+}
+
+impl Stream {
+    fn new() -> Self {
+        Self {
+            bytes: AtomicU64::new(0),
+            first_byte_us: AtomicU64::new(u64::MAX),
+            last_byte_us: AtomicU64::new(0),
+            burst: AtomicU64::new(0),
+        }
+    }
+
+    /// The rate between the first and the last byte, without the first burst:
+    /// how precisely a paced stream keeps its rate, whatever its send quantum
+    /// (a window of `seconds` counts whole chunks, which a coarse quantum
+    /// quantizes by up to one chunk).
+    fn steady_rate(&self) -> Option<f64> {
+        let first = self.first_byte_us.load(Ordering::Relaxed);
+        let last = self.last_byte_us.load(Ordering::Relaxed);
+        let bytes = self.bytes.load(Ordering::Relaxed) - self.burst.load(Ordering::Relaxed);
+        (first != u64::MAX && last > first + 10_000)
+            .then(|| bytes as f64 / ((last - first) as f64 / 1e6))
+    }
 }
 
 fn main() -> ExitCode {
@@ -99,10 +130,7 @@ async fn run(args: Args) -> ExitCode {
         if i > 0 && i % args.ramp.max(1) == 0 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let stream = Arc::new(Stream {
-            bytes: AtomicU64::new(0),
-            first_byte_us: AtomicU64::new(u64::MAX),
-        });
+        let stream = Arc::new(Stream::new());
         streams.push(stream.clone());
         let (addr, url) = &targets[(i / per_connection) % targets.len()];
         let addr = *addr;
@@ -152,20 +180,34 @@ async fn run(args: Args) -> ExitCode {
             .copied()
             .unwrap_or(0.0)
     };
+    let mut steady: Vec<f64> = streams.iter().filter_map(|s| s.steady_rate()).collect();
+    steady.sort_by(f64::total_cmp);
+    let steady_pick = |q: f64| {
+        steady
+            .get(((steady.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     println!(
         "connections={} started={} seconds={:.3} total_bytes={} aggregate_Bps={:.0} \
-         stream_min_Bps={:.0} stream_median_Bps={:.0} stream_max_Bps={:.0} \
-         max_spread={:.4} jain={:.5}",
+         stream_min_Bps={:.0} stream_p1_Bps={:.0} stream_median_Bps={:.0} \
+         stream_p99_Bps={:.0} stream_max_Bps={:.0} max_spread={:.4} jain={:.5} \
+         steady_p1_Bps={:.0} steady_median_Bps={:.0} steady_p99_Bps={:.0}",
         args.connections,
         started,
         end.as_secs_f64(),
         total,
         total as f64 / end.as_secs_f64(),
         pick(0.0),
+        pick(0.01),
         pick(0.5),
+        pick(0.99),
         pick(1.0),
         spread,
         jain,
+        steady_pick(0.01),
+        steady_pick(0.5),
+        steady_pick(0.99),
     );
     ExitCode::SUCCESS
 }
@@ -248,10 +290,14 @@ async fn receive(
 async fn count(mut body: hyper::body::Incoming, stream: Arc<Stream>, start: Instant) {
     while let Some(Ok(frame)) = body.frame().await {
         if let Ok(data) = frame.into_data() {
+            let at = start.elapsed().as_micros() as u64;
             if stream.first_byte_us.load(Ordering::Relaxed) == u64::MAX {
-                let at = start.elapsed().as_micros() as u64;
                 stream.first_byte_us.store(at, Ordering::Relaxed);
             }
+            if at <= stream.first_byte_us.load(Ordering::Relaxed) + 10_000 {
+                stream.burst.fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
+            stream.last_byte_us.store(at, Ordering::Relaxed);
             stream.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
         }
     }

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)"
-cargo build --release --example serve --example stalled_clients >/dev/null 2>&1
+[[ ${SKIP_BUILD:-0} == 1 ]] || cargo build --release --example serve --example stalled_clients >/dev/null 2>&1
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-stalled.XXXXXX")
 truncate -s 1G "$WORK/big.bin"
 target/release/examples/serve --root "$WORK" --addr 127.0.0.1:18600 --progress 0 "$@" \
