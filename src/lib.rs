@@ -188,7 +188,7 @@ mod serve;
 pub mod source;
 pub mod throttle;
 
-pub use self::dir::ServeDir;
+pub use self::dir::service::ServeDir;
 pub use self::serve::{
     DEFAULT_MAX_RANGES, FileResponse, RangeServe, RangeServeLayer, ResponseBody, ResponseFuture,
 };

@@ -175,3 +175,37 @@ async fn without_the_layer_files_are_plain_downloads() {
     assert_eq!(f.header("content-length"), "5");
     assert_eq!(f.bytes(), "hello");
 }
+
+/// On Linux a file whose path is in the dentry cache is looked up and read on
+/// the calling thread (`openat2` with `RESOLVE_CACHED`, `preadv2` with
+/// `RWF_NOWAIT`): with the only blocking thread taken, the request still gets
+/// its answer. Through the pool it would wait for that thread.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_cached_file_is_served_without_the_blocking_pool() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let tree = tree();
+    let path = tree.root.path().to_owned();
+    std::fs::read(path.join("sub/nested.txt")).unwrap(); // cached
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let (release, taken) = std::sync::mpsc::channel::<()>();
+        let hog = tokio::task::spawn_blocking(move || taken.recv());
+        let service = RangeServeLayer::new().layer(ServeDir::new(&path));
+        let answer = async {
+            let response = service.oneshot(get("/sub/nested.txt", &[])).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.into_body().collect().await.unwrap().to_bytes()
+        };
+        let body = tokio::time::timeout(std::time::Duration::from_secs(10), answer).await;
+        release.send(()).unwrap();
+        hog.await.unwrap().unwrap();
+        assert_eq!(body.expect("answered without a blocking thread"), "nested");
+    });
+}

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// A content coding (RFC 9110 §8.4.1) that [`ServeDir`](super::ServeDir) finds
+/// A content coding (RFC 9110 §8.4.1) that [`ServeDir`](crate::ServeDir) finds
 /// precompressed beside a file: `NAME.br`, `NAME.zst`, `NAME.gz` or `NAME.zz`
 /// (the extensions tower-http, nginx and Caddy look for).
 ///

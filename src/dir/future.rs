@@ -13,8 +13,9 @@ use crate::ResponseBody;
 use crate::source::RangeBody;
 
 pin_project! {
-    /// The response future of [`ServeDir`](super::ServeDir): the lookup on the
-    /// blocking pool, then, if it found nothing, the fallback's answer.
+    /// The response future of [`ServeDir`](crate::ServeDir): the lookup (inline
+    /// from cached data, else on the blocking pool), then, if it found nothing,
+    /// the fallback's answer.
     ///
     /// # Example
     ///

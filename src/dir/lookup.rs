@@ -3,7 +3,6 @@
 //! run on the blocking pool.
 
 use std::ffi::OsString;
-use std::fs::Metadata;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,12 +13,13 @@ use http::{Response, StatusCode};
 
 use super::Encoding;
 use super::listing::{self, Entry};
+use super::open::{Opened, Wait, open_beneath};
 use super::path::is_plain_name;
 use crate::protocol::accept::AcceptEncoding;
 use crate::serve::FileResponse;
 use crate::source::{DEFAULT_CHUNK_SIZE, FileSource, RangeBody};
 
-/// The settings of a [`ServeDir`](super::ServeDir).
+/// The settings of a [`ServeDir`](crate::ServeDir).
 #[derive(Debug, Clone)]
 pub(super) struct Root {
     pub(super) path: PathBuf,
@@ -48,85 +48,92 @@ pub(super) struct Target {
 
 impl Root {
     /// The answer for `target`, or `None` when it finds nothing (404, or the
-    /// fallback's answer).
+    /// fallback's answer). Blocking: for the blocking pool.
     pub(super) fn lookup(&self, target: &Target) -> Option<Response<RangeBody>> {
-        match self.find(target) {
+        match self.find(target, Wait::Allowed) {
             Ok(found) => found,
             Err(e) if is_not_found(&e) => None,
             Err(_) => Some(status(StatusCode::INTERNAL_SERVER_ERROR)),
         }
     }
 
-    fn find(&self, target: &Target) -> io::Result<Option<Response<RangeBody>>> {
-        let (path, metadata) = self.resolve(&target.relative)?;
-        if metadata.is_file() {
-            return self.file(&target.relative, &path, target).map(Some);
+    /// Like [`lookup`](Self::lookup), from cached data only, for the async
+    /// thread: `Err(())` when it would have to wait for the disk (or list a
+    /// directory), and the lookup must go to the blocking pool.
+    pub(super) fn lookup_cached(&self, target: &Target) -> Result<Option<Response<RangeBody>>, ()> {
+        match self.find(target, Wait::Never) {
+            Ok(found) => Ok(found),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(()),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(_) => Ok(Some(status(StatusCode::INTERNAL_SERVER_ERROR))),
         }
-        if !metadata.is_dir() {
-            return Ok(None);
+    }
+
+    fn find(&self, target: &Target, wait: Wait) -> io::Result<Option<Response<RangeBody>>> {
+        let opened = self.open(&target.relative, wait)?;
+        if opened.metadata.is_file() {
+            return self.file(&target.relative, opened, target, wait).map(Some);
         }
-        let index = self.index.as_ref().and_then(|name| {
-            let relative = target.relative.join(name);
-            let (path, metadata) = self.resolve(&relative).ok()?;
-            metadata.is_file().then_some((relative, path))
-        });
+        let index = match &self.index {
+            Some(name) => {
+                let relative = target.relative.join(name);
+                found(self.open(&relative, wait))?
+                    .filter(|index| index.metadata.is_file())
+                    .map(|index| (relative, index))
+            }
+            None => None,
+        };
         // A directory without its slash redirects only when the slash form
         // shows something: otherwise it is as missing as before.
         if !target.directory_form {
             return Ok((index.is_some() || self.listing).then(|| redirect(&target.location)));
         }
-        if let Some((relative, path)) = index {
-            return self.file(&relative, &path, target).map(Some);
+        if let Some((relative, index)) = index {
+            return self.file(&relative, index, target, wait).map(Some);
         }
         if self.listing {
-            return self.listing(&target.relative, &path, target).map(Some);
+            if wait == Wait::Never {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            return self.listing(&target.relative, &opened, target).map(Some);
         }
         Ok(None)
     }
 
-    /// Where `relative` leads, with the metadata of what it leads to (links
-    /// followed). The only place where paths are resolved: files, sidecars,
-    /// indexes and listed entries all go through it.
-    ///
-    /// Unless links may lead anywhere, the path is resolved and must stay inside
-    /// the root; that is checked just before opening, and assumes that clients
-    /// cannot create links inside the root.
-    fn resolve(&self, relative: &Path) -> io::Result<(PathBuf, Metadata)> {
-        let path = self.path.join(relative);
-        if self.follow_symlinks {
-            let metadata = std::fs::metadata(&path)?;
-            return Ok((path, metadata));
-        }
-        let resolved = path.canonicalize()?;
-        // The root is resolved anew each time, not cached: a root that is itself a
-        // link swapped at deploy time (`current -> releases/v2`) must follow.
-        if !resolved.starts_with(self.path.canonicalize()?) {
-            return Err(io::ErrorKind::NotFound.into());
-        }
-        let metadata = std::fs::metadata(&resolved)?;
-        Ok((resolved, metadata))
+    /// Opens what `relative` leads to (links followed): a regular file or a
+    /// directory. The only place where paths are resolved: files, sidecars,
+    /// indexes and listed entries all go through it. Unless links may lead
+    /// anywhere, nothing outside the root is reached (see [`open_beneath`]);
+    /// this assumes that clients cannot create links inside the root.
+    fn open(&self, relative: &Path, wait: Wait) -> io::Result<Opened> {
+        open_beneath(&self.path, relative, self.follow_symlinks, wait)
     }
 
-    /// The file at `path` (found as `relative`), or the precompressed variant the
+    /// The file `opened` (found as `relative`), or the precompressed variant the
     /// request prefers.
     fn file(
         &self,
         relative: &Path,
-        path: &Path,
+        opened: Opened,
         target: &Target,
+        wait: Wait,
     ) -> io::Result<Response<RangeBody>> {
-        let sidecars = self.sidecars(relative);
+        let mut sidecars = self.sidecars(relative, wait)?;
+        let has_sidecars = !sidecars.is_empty();
         let names: Vec<&str> = sidecars.iter().map(|(e, _)| e.name()).collect();
-        let variant = target.accept_encoding.choose(&names).and_then(|i| {
-            let (encoding, sidecar) = &sidecars[i];
-            // A sidecar gone since it was found: the identity file instead.
-            Some((*encoding, FileSource::open_blocking(sidecar).ok()?))
-        });
-        let mut response = match variant {
-            Some((encoding, source)) => variant_response(encoding, source, path),
-            None => FileResponse::open_blocking(path)?.into_response(),
+        let chosen = target.accept_encoding.choose(&names);
+        let mut response = match chosen {
+            Some(i) => {
+                let (encoding, sidecar) = sidecars.swap_remove(i);
+                let source = FileSource::from_file(sidecar.file)?;
+                variant_response(encoding, source, &opened.path)
+            }
+            None => {
+                let source = FileSource::from_file(opened.file)?;
+                FileResponse::from_file(source, &opened.path).into_response()
+            }
         };
-        if !sidecars.is_empty() {
+        if has_sidecars {
             // RFC 9110 §12.5.5: the answer depends on Accept-Encoding, for
             // the identity response too.
             response
@@ -137,32 +144,33 @@ impl Root {
     }
 
     /// The sidecars of `relative` that exist (regular files, inside the root
-    /// unless links may lead anywhere), in the server's order.
-    fn sidecars(&self, relative: &Path) -> Vec<(Encoding, PathBuf)> {
+    /// unless links may lead anywhere), opened, in the server's order.
+    fn sidecars(&self, relative: &Path, wait: Wait) -> io::Result<Vec<(Encoding, Opened)>> {
         let Some(name) = relative.file_name() else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        self.precompressed
-            .iter()
-            .filter_map(|&encoding| {
-                let mut sidecar = OsString::from(name);
-                sidecar.push(".");
-                sidecar.push(encoding.extension());
-                let (path, metadata) = self.resolve(&relative.with_file_name(sidecar)).ok()?;
-                metadata.is_file().then_some((encoding, path))
-            })
-            .collect()
+        let mut sidecars = Vec::new();
+        for &encoding in &self.precompressed {
+            let mut sidecar = OsString::from(name);
+            sidecar.push(".");
+            sidecar.push(encoding.extension());
+            let opened = found(self.open(&relative.with_file_name(sidecar), wait))?;
+            if let Some(opened) = opened.filter(|opened| opened.metadata.is_file()) {
+                sidecars.push((encoding, opened));
+            }
+        }
+        Ok(sidecars)
     }
 
-    /// The listing of the directory at `path` (found as `relative`).
+    /// The listing of the directory `opened` (found as `relative`).
     fn listing(
         &self,
         relative: &Path,
-        path: &Path,
+        opened: &Opened,
         target: &Target,
     ) -> io::Result<Response<RangeBody>> {
         let mut entries = Vec::new();
-        for entry in std::fs::read_dir(path)? {
+        for entry in read_dir(opened)? {
             let entry = entry?;
             let Ok(name) = entry.file_name().into_string() else {
                 continue; // not UTF-8: no request path can name it
@@ -176,7 +184,8 @@ impl Root {
             if !is_plain_name(&name) {
                 continue;
             }
-            let Ok((_, metadata)) = self.resolve(&relative.join(&name)) else {
+            let Ok(Opened { metadata, .. }) = self.open(&relative.join(&name), Wait::Allowed)
+            else {
                 continue;
             };
             if !metadata.is_file() && !metadata.is_dir() {
@@ -262,6 +271,30 @@ fn redirect(location: &str) -> Response<RangeBody> {
         response.headers_mut().insert(header::LOCATION, location);
     }
     response
+}
+
+/// The entries of the directory `opened`: read through its descriptor on Linux
+/// (the directory that was checked, not whatever its path names now).
+fn read_dir(opened: &Opened) -> io::Result<std::fs::ReadDir> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let fd = opened.file.as_raw_fd();
+        std::fs::read_dir(format!("/proc/self/fd/{fd}"))
+            .or_else(|_| std::fs::read_dir(&opened.path))
+    }
+    #[cfg(not(target_os = "linux"))]
+    std::fs::read_dir(&opened.path)
+}
+
+/// `Ok(None)` for what is missing (or may not be reached), the error otherwise
+/// (a lookup that would wait must not conclude that a sidecar is missing).
+fn found(opened: io::Result<Opened>) -> io::Result<Option<Opened>> {
+    match opened {
+        Ok(opened) => Ok(Some(opened)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 pub(super) fn is_not_found(error: &io::Error) -> bool {

@@ -1,4 +1,4 @@
-//! [`ServeDir`]: files under a root directory, by request path, with what people
+//! [`ServeDir`](crate::ServeDir): files under a root directory, by request path, with what people
 //! serve directories for: precompressed variants, index pages, listings, and a
 //! fallback.
 //!
@@ -14,10 +14,10 @@ mod future;
 mod listing;
 mod lookup;
 mod not_found;
+mod open;
 mod path;
-mod service;
+pub(crate) mod service;
 
 pub use self::encoding::{Encoding, ParseEncodingError};
 pub use self::future::ResponseFuture;
 pub use self::not_found::NotFound;
-pub use self::service::ServeDir;

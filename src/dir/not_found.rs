@@ -8,7 +8,7 @@ use tower_service::Service;
 use super::lookup::status;
 use crate::source::RangeBody;
 
-/// The default fallback of [`ServeDir`](super::ServeDir): an empty 404.
+/// The default fallback of [`ServeDir`](crate::ServeDir): an empty 404.
 ///
 /// ```
 /// use bytes::Bytes;

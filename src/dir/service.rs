@@ -344,6 +344,13 @@ where
         let Some(target) = target(&request, &self.root) else {
             return ResponseFuture::fallback(self.fallback.clone(), request);
         };
+        // From cached dentries and inodes, the lookup takes a few system calls
+        // that never wait: done here, without two thread hand-offs.
+        match self.root.lookup_cached(&target) {
+            Ok(Some(response)) => return ResponseFuture::ready(response),
+            Ok(None) => return ResponseFuture::fallback(self.fallback.clone(), request),
+            Err(()) => {}
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return ResponseFuture::ready(status(StatusCode::INTERNAL_SERVER_ERROR));
         };

@@ -81,11 +81,6 @@ impl FileResponse {
         Ok(Self::from_file(source, path))
     }
 
-    /// Like [`open`](Self::open), on the current thread (blocking).
-    pub(crate) fn open_blocking(path: &Path) -> io::Result<Self> {
-        Ok(Self::from_file(FileSource::open_blocking(path)?, path))
-    }
-
     /// Serves an opened file, typed after `path`'s extension.
     ///
     /// ```

@@ -1,0 +1,220 @@
+//! Opening a relative path under the root so that nothing outside it is reached.
+//!
+//! On Linux one `openat2` call with `RESOLVE_BENEATH` resolves and opens the path,
+//! and the kernel refuses any step out of the root (`..` past it, a link leading
+//! out of it, an absolute link, `/proc` magic links): no `canonicalize` (a
+//! system call per component) and no window between checking a path and opening
+//! it. With `RESOLVE_CACHED` the same call answers from the dentry cache only, or
+//! fails with `EAGAIN` instead of waiting for the disk, so a lookup can run on
+//! the async thread and go to the blocking pool only when it would wait.
+//!
+//! `RESOLVE_BENEATH` also refuses absolute links, even to a file inside the
+//! root; such a path (and any other the kernel refuses as leaving the root) is
+//! decided the portable way, so the rule stays "links are followed while they
+//! lead inside the root". Elsewhere, or on a kernel without `openat2` (before
+//! 5.6; 5.12 for `RESOLVE_CACHED`), the path is canonicalized and checked
+//! against the canonical root, then opened.
+
+use std::fs::{File, Metadata};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// An opened file or directory, with its metadata and its path (for its
+/// `Content-Type`, and to list a directory).
+#[derive(Debug)]
+pub(super) struct Opened {
+    pub(super) file: File,
+    pub(super) metadata: Metadata,
+    pub(super) path: PathBuf,
+}
+
+/// How an open may proceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wait {
+    /// Only from cached data: fails with [`io::ErrorKind::WouldBlock`] where the
+    /// disk would be needed (for a call on the async thread).
+    Never,
+    /// As long as the disk takes (on the blocking pool).
+    Allowed,
+}
+
+/// Opens `relative` under `root` (links followed; with `follow_symlinks`
+/// `false`, only where they stay inside the root). Only regular files and
+/// directories are opened: anything else is [`io::ErrorKind::NotFound`], and a
+/// FIFO never blocks the open.
+pub(super) fn open_beneath(
+    root: &Path,
+    relative: &Path,
+    follow_symlinks: bool,
+    wait: Wait,
+) -> io::Result<Opened> {
+    #[cfg(target_os = "linux")]
+    if !follow_symlinks {
+        match linux::open_beneath(root, relative, wait) {
+            Err(e) if linux::undecided(&e) => {}
+            opened => return opened,
+        }
+    }
+    if wait == Wait::Never {
+        return Err(io::ErrorKind::WouldBlock.into());
+    }
+    let path = root.join(relative);
+    let path = match follow_symlinks {
+        true => path,
+        false => {
+            let resolved = path.canonicalize()?;
+            // The root is resolved anew each time, not cached: a root that is
+            // itself a link swapped at deploy time (`current -> releases/v2`)
+            // must follow.
+            if !resolved.starts_with(root.canonicalize()?) {
+                return Err(io::ErrorKind::NotFound.into());
+            }
+            resolved
+        }
+    };
+    // Checked before opening: opening a FIFO would wait for a writer.
+    let metadata = std::fs::metadata(&path)?;
+    if !metadata.is_file() && !metadata.is_dir() {
+        return Err(io::ErrorKind::NotFound.into());
+    }
+    let file = File::open(&path)?;
+    let metadata = file.metadata()?;
+    Ok(Opened {
+        file,
+        metadata,
+        path,
+    })
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::fs::File;
+    use std::io;
+    use std::path::{Component, Path};
+
+    use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
+    use rustix::io::Errno;
+
+    use super::{Opened, Wait};
+
+    pub(super) fn open_beneath(root: &Path, relative: &Path, wait: Wait) -> io::Result<Opened> {
+        let dir = rustix::fs::open(
+            root,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+        if wait == Wait::Never {
+            resolve |= ResolveFlags::CACHED;
+        }
+        let name = match relative.components().next() {
+            Some(Component::Normal(_)) => relative,
+            _ => Path::new("."),
+        };
+        // O_NONBLOCK: opening a FIFO does not wait for a writer (and reads of
+        // regular files ignore it).
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+        let fd =
+            openat2(&dir, name, flags, Mode::empty(), resolve).map_err(|errno| match errno {
+                // Too many links, or a magic link: as missing.
+                Errno::LOOP => io::ErrorKind::NotFound.into(),
+                Errno::AGAIN => io::ErrorKind::WouldBlock.into(),
+                errno => io::Error::from(errno),
+            })?;
+        let file = File::from(fd);
+        let metadata = file.metadata()?;
+        if !metadata.is_file() && !metadata.is_dir() {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        Ok(Opened {
+            file,
+            metadata,
+            path: root.join(relative),
+        })
+    }
+
+    /// Whether `error` leaves the answer to the portable way: this kernel (or
+    /// its sandbox) has no usable `openat2`, or the path takes a step the
+    /// kernel refuses beneath the root (`EXDEV`: `..` past it, or an absolute
+    /// link, which may still lead inside it).
+    pub(super) fn undecided(error: &io::Error) -> bool {
+        matches!(
+            error.raw_os_error().map(Errno::from_raw_os_error),
+            Some(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::XDEV)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("sub")).unwrap();
+        std::fs::write(root.path().join("sub/file.txt"), "inside").unwrap();
+        root
+    }
+
+    #[test]
+    fn files_and_directories_inside_the_root_open() {
+        let root = root();
+        for wait in [Wait::Allowed, Wait::Never] {
+            let opened = open_beneath(root.path(), Path::new("sub/file.txt"), false, wait);
+            // On the async path the dentries of a file just written are cached.
+            let opened = opened.unwrap();
+            assert!(opened.metadata.is_file());
+            assert_eq!(opened.metadata.len(), 6);
+            let dir = open_beneath(root.path(), Path::new("sub"), false, Wait::Allowed).unwrap();
+            assert!(dir.metadata.is_dir());
+            let top = open_beneath(root.path(), Path::new(""), false, Wait::Allowed).unwrap();
+            assert!(top.metadata.is_dir());
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_out_of_the_root_are_not_found_and_links_inside_open() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "no").unwrap();
+        let root = root();
+        std::os::unix::fs::symlink(outside.path().join("secret"), root.path().join("out")).unwrap();
+        std::os::unix::fs::symlink("sub/file.txt", root.path().join("in")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("sub/file.txt"), root.path().join("abs"))
+            .unwrap();
+        std::os::unix::fs::symlink("../../etc", root.path().join("sub/up")).unwrap();
+        for name in ["out", "sub/up/passwd"] {
+            let error = open_beneath(root.path(), Path::new(name), false, Wait::Allowed);
+            assert_eq!(error.unwrap_err().kind(), io::ErrorKind::NotFound, "{name}");
+        }
+        for name in ["in", "abs"] {
+            let inside = open_beneath(root.path(), Path::new(name), false, Wait::Allowed);
+            assert_eq!(inside.unwrap().metadata.len(), 6, "{name}");
+        }
+        // An absolute link is decided on the blocking pool, not from the cache.
+        let abs = open_beneath(root.path(), Path::new("abs"), false, Wait::Never);
+        assert_eq!(abs.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        // Following links anywhere is the caller's choice.
+        let out = open_beneath(root.path(), Path::new("out"), true, Wait::Allowed).unwrap();
+        assert_eq!(out.metadata.len(), 2);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_fifo_is_not_found_and_never_blocks_the_open() {
+        let root = root();
+        let fifo = root.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+            0,
+        )
+        .unwrap();
+        for follow in [false, true] {
+            let error = open_beneath(root.path(), Path::new("fifo"), follow, Wait::Allowed);
+            assert_eq!(error.unwrap_err().kind(), io::ErrorKind::NotFound);
+        }
+    }
+}
