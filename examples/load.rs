@@ -11,9 +11,10 @@
 //! fairness index. Each stream's rate is measured from its first body byte, so
 //! connection set-up does not count against it. The `steady_*` rates are
 //! measured from the first to the last byte, without the first chunk's burst
-//! (the bytes within 10 ms of the first): how precisely a paced stream keeps its
-//! rate whatever its send quantum, where a window of `--seconds` counts whole
-//! chunks (one chunk a second is up to 1/seconds of the rate either way). With `--streams-per-connection N` (N > 1) the
+//! (the bytes before the first pause of 20 ms): how precisely a paced stream
+//! keeps its rate whatever its send quantum, where a window of `--seconds`
+//! counts whole chunks (one chunk a second is up to 1/seconds of the rate
+//! either way). A stream that never paused has no steady rate. With `--streams-per-connection N` (N > 1) the
 //! downloads share HTTP/2 connections (prior knowledge), N per connection: many
 //! thousands of streams then need few sockets.
 //!
@@ -73,8 +74,11 @@ struct Stream {
     first_byte_us: AtomicU64,
     /// Microseconds from the start of the run to the latest body byte.
     last_byte_us: AtomicU64,
-    /// Bytes received within 10 ms of the first one: the first chunk's burst.
+    /// Bytes received before the first pause of 20 ms or more: the first
+    /// chunk's burst (`u64::MAX` in `burst_closed_us` while it lasts).
     burst: AtomicU64,
+    /// When the burst ended; `u64::MAX` while it lasts.
+    burst_closed_us: AtomicU64,
 }
 
 impl Stream {
@@ -84,6 +88,7 @@ impl Stream {
             first_byte_us: AtomicU64::new(u64::MAX),
             last_byte_us: AtomicU64::new(0),
             burst: AtomicU64::new(0),
+            burst_closed_us: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -95,7 +100,8 @@ impl Stream {
         let first = self.first_byte_us.load(Ordering::Relaxed);
         let last = self.last_byte_us.load(Ordering::Relaxed);
         let bytes = self.bytes.load(Ordering::Relaxed) - self.burst.load(Ordering::Relaxed);
-        (first != u64::MAX && last > first + 10_000)
+        let closed = self.burst_closed_us.load(Ordering::Relaxed);
+        (first != u64::MAX && closed != u64::MAX && last > first)
             .then(|| bytes as f64 / ((last - first) as f64 / 1e6))
     }
 }
@@ -294,8 +300,13 @@ async fn count(mut body: hyper::body::Incoming, stream: Arc<Stream>, start: Inst
             if stream.first_byte_us.load(Ordering::Relaxed) == u64::MAX {
                 stream.first_byte_us.store(at, Ordering::Relaxed);
             }
-            if at <= stream.first_byte_us.load(Ordering::Relaxed) + 10_000 {
-                stream.burst.fetch_add(data.len() as u64, Ordering::Relaxed);
+            if stream.burst_closed_us.load(Ordering::Relaxed) == u64::MAX {
+                let previous = stream.last_byte_us.load(Ordering::Relaxed);
+                if previous > 0 && at >= previous + 20_000 {
+                    stream.burst_closed_us.store(at, Ordering::Relaxed);
+                } else {
+                    stream.burst.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
             }
             stream.last_byte_us.store(at, Ordering::Relaxed);
             stream.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
