@@ -82,6 +82,12 @@ struct Args {
     #[arg(long, value_name = "BYTES", default_value = "0", value_parser = bytes)]
     rate_after: u64,
 
+    /// Smallest chunk a --rate download sends at once (or a second of its rate,
+    /// if less); 0: a tenth of a second of the rate at any rate. Smaller is
+    /// smoother, larger costs less CPU.
+    #[arg(long, value_name = "BYTES", default_value = "16KiB", value_parser = bytes)]
+    min_throttled_chunk: u64,
+
     /// Rate shared by all downloads of one client (peer IP), e.g. 1MiB.
     #[arg(long, value_name = "RATE", default_value = "0")]
     client_rate: Bandwidth,
@@ -321,6 +327,7 @@ fn layer(args: &Args, progress: progress::Progress) -> Result<RangeServeLayer, S
     layer = layer
         .rate(args.rate)
         .rate_after(args.rate_after)
+        .min_throttled_chunk(args.min_throttled_chunk)
         .client_rate(args.client_rate)
         .total_rate(args.total_rate);
     if let Some(max) = args.max_streams_per_client {
