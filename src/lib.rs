@@ -172,6 +172,9 @@
 //! its streams, 503 while shutting down), and is not counted as a stream.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "digest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "digest")))]
+pub mod digest;
 pub mod dir;
 #[cfg(any(fuzzing, test))]
 #[doc(hidden)]

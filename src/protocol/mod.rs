@@ -17,8 +17,12 @@
 //! - [`decision`]: 200, 206, 304, 412 or 416.
 //! - [`multipart`]: the `multipart/byteranges` layout (§14.6).
 //! - [`disposition`]: `Content-Disposition` values (RFC 6266, RFC 8187).
+//! - `digest` (feature `digest`): `Want-Repr-Digest` and `Want-Digest`
+//!   preferences, digest field values, checksum files (RFC 9530, RFC 3230).
 
 pub(crate) mod decision;
+#[cfg(feature = "digest")]
+pub(crate) mod digest;
 pub(crate) mod disposition;
 pub(crate) mod entity_tag;
 pub(crate) mod headers;

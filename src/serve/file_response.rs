@@ -21,6 +21,9 @@ pub(crate) struct Representation {
     pub(crate) source: Arc<dyn RangeSource>,
     /// The handler's own rate for this response, replacing the policy's.
     pub(crate) rate: Option<Bandwidth>,
+    /// Where the digest of the representation can come from.
+    #[cfg(feature = "digest")]
+    pub(crate) digest: crate::digest::Origin,
 }
 
 /// A file-backed response, returned by a handler.
@@ -63,6 +66,8 @@ pub struct FileResponse {
     source: Arc<dyn RangeSource>,
     headers: HeaderMap,
     rate: Option<Bandwidth>,
+    #[cfg(feature = "digest")]
+    digest: crate::digest::Origin,
 }
 
 impl FileResponse {
@@ -70,19 +75,32 @@ impl FileResponse {
     /// (`application/octet-stream` when unknown) and deriving a strong `ETag` from
     /// its length and modification time (nanoseconds where the platform has them).
     ///
+    /// With the `digest` feature, also reads the checksum files beside it
+    /// (`PATH.sha256`, `PATH.sha512`; see [`digest`](crate::digest)).
+    ///
     /// Fails with [`io::ErrorKind::InvalidInput`] if `path` is not a regular file.
     pub async fn open(path: impl AsRef<Path>) -> io::Result<Self> {
-        let path = path.as_ref();
-        let source = FileSource::open(path).await?;
-        Ok(Self::from_file(source, path))
+        let path = path.as_ref().to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path))
+            .await
+            .map_err(io::Error::other)?
     }
 
     /// Like [`open`](Self::open), on the current thread (blocking).
     pub(crate) fn open_blocking(path: &Path) -> io::Result<Self> {
-        Ok(Self::from_file(FileSource::open_blocking(path)?, path))
+        let source = FileSource::open_blocking(path)?;
+        #[cfg(feature = "digest")]
+        let known = crate::digest::read_checksum_files(path, &source);
+        #[allow(unused_mut)]
+        let mut response = Self::from_file(source, path);
+        #[cfg(feature = "digest")]
+        response.digest.known.fill_from(known);
+        Ok(response)
     }
 
-    /// Serves an opened file, typed after `path`'s extension.
+    /// Serves an opened file, typed after `path`'s extension. No checksum file
+    /// is read (`path` may name another file than the one opened); the digest
+    /// cache still knows the file by its identity.
     ///
     /// ```
     /// use tower_range_serve::{source::FileSource, FileResponse};
@@ -107,8 +125,14 @@ impl FileResponse {
                     .expect("an HTTP-date is a valid header value"),
             );
         }
+        let source = Arc::new(source);
         Self {
-            source: Arc::new(source),
+            #[cfg(feature = "digest")]
+            digest: crate::digest::Origin {
+                file: Some(source.clone()),
+                ..Default::default()
+            },
+            source,
             headers,
             rate: None,
         }
@@ -129,6 +153,8 @@ impl FileResponse {
             source: Arc::new(source),
             headers: HeaderMap::new(),
             rate: None,
+            #[cfg(feature = "digest")]
+            digest: crate::digest::Origin::default(),
         }
     }
 
@@ -218,6 +244,52 @@ impl FileResponse {
         self
     }
 
+    /// Attaches a known digest of the whole representation (an object store's
+    /// own checksum, say), sent in `Repr-Digest` and `Digest` when asked (see
+    /// [`digest`](crate::digest)). It replaces a checksum file's digest of the
+    /// same algorithm. It must be the digest of exactly the bytes served.
+    ///
+    /// # Panics
+    ///
+    /// If `digest` is not [`algorithm.output_len()`](crate::digest::DigestAlgorithm::output_len)
+    /// bytes long.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tower_range_serve::digest::DigestAlgorithm;
+    /// use tower_range_serve::FileResponse;
+    ///
+    /// // The SHA-256 of "hello".
+    /// let sha256 = [
+    ///     0x2c, 0xf2, 0x4d, 0xba, 0x5f, 0xb0, 0xa3, 0x0e, 0x26, 0xe8, 0x3b, 0x2a, 0xc5, 0xb9,
+    ///     0xe2, 0x9e, 0x1b, 0x16, 0x1e, 0x5c, 0x1f, 0xa7, 0x42, 0x5e, 0x73, 0x04, 0x33, 0x62,
+    ///     0x93, 0x8b, 0x98, 0x24,
+    /// ];
+    /// let response = FileResponse::from_bytes(Bytes::from_static(b"hello"))
+    ///     .repr_digest(DigestAlgorithm::Sha256, sha256);
+    /// # let _ = response;
+    /// ```
+    #[cfg(feature = "digest")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "digest")))]
+    #[must_use]
+    pub fn repr_digest(
+        mut self,
+        algorithm: crate::digest::DigestAlgorithm,
+        digest: impl AsRef<[u8]>,
+    ) -> Self {
+        let digest = digest.as_ref();
+        assert_eq!(
+            digest.len(),
+            algorithm.output_len(),
+            "a {algorithm} digest is {} bytes",
+            algorithm.output_len()
+        );
+        self.digest
+            .known
+            .set(algorithm, Bytes::copy_from_slice(digest));
+        self
+    }
+
     fn disposition(mut self, kind: &str, filename: Option<&str>) -> Self {
         self.headers.insert(
             header::CONTENT_DISPOSITION,
@@ -271,6 +343,8 @@ impl FileResponse {
         response.extensions_mut().insert(Representation {
             source: self.source,
             rate: self.rate,
+            #[cfg(feature = "digest")]
+            digest: self.digest,
         });
         response
     }
