@@ -153,6 +153,17 @@
 //! (HTTP/2), and the client knows the download is incomplete and can resume with
 //! `Range` and `If-Range`.
 //!
+//! # Digests
+//!
+//! With the `digest` feature, a client that asks (`Want-Repr-Digest`, RFC 9530;
+//! `Want-Digest`, RFC 3230, which aria2 sends) gets the digest of the whole
+//! representation on every 200 and 206 and on `HEAD`, so it can verify a resumed
+//! or segmented download end to end: from a `NAME.sha256` checksum file beside
+//! the file, a digest the handler attached, or a hash computed once per file
+//! version in the background ([`RangeServeLayer::digests`]). Hashing is never on
+//! the request path, and a changed file never gets its old digest. See the
+//! `digest` module.
+//!
 //! # Layout
 //!
 //! The source tree shows the three parts of the design: `protocol/` (RFC 9110

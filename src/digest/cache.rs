@@ -25,6 +25,10 @@ const MAX_PENDING: usize = 64;
 /// Bytes read at once while hashing.
 const READ_SIZE: usize = 1 << 20;
 
+/// Reads between two checks that the file is still the version being hashed:
+/// a version superseded meanwhile is given up early (every 64 MiB).
+const CHECK_EVERY: u64 = 64;
+
 /// What identifies a version of a file: where it is (device, inode) and what
 /// changed it last (length, modification and status-change times, which a
 /// writer cannot set back together).
@@ -204,7 +208,16 @@ fn hash_with<D: sha2::Digest>(
 ) -> io::Result<Bytes> {
     let mut buf = vec![0; READ_SIZE];
     let mut offset = 0u64;
-    loop {
+    let changed = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "file changed while being hashed",
+        )
+    };
+    for reads in 1u64.. {
+        if reads % CHECK_EVERY == 0 && Identity::of(&file.current_metadata()?) != Some(*identity) {
+            return Err(changed());
+        }
         let n = match file.read_blocking(&mut buf, offset) {
             Ok(0) => break,
             Ok(n) => n,
@@ -216,10 +229,7 @@ fn hash_with<D: sha2::Digest>(
     }
     let now = Identity::of(&file.current_metadata()?);
     if offset != identity.len || now.as_ref() != Some(identity) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "file changed while being hashed",
-        ));
+        return Err(changed());
     }
     Ok(Bytes::from(hasher.finalize().to_vec()))
 }

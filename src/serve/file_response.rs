@@ -76,7 +76,7 @@ impl FileResponse {
     /// its length and modification time (nanoseconds where the platform has them).
     ///
     /// With the `digest` feature, also reads the checksum files beside it
-    /// (`PATH.sha256`, `PATH.sha512`; see [`digest`](crate::digest)).
+    /// (`PATH.sha256`, `PATH.sha512`; see the `digest` module).
     ///
     /// Fails with [`io::ErrorKind::InvalidInput`] if `path` is not a regular file.
     pub async fn open(path: impl AsRef<Path>) -> io::Result<Self> {
