@@ -96,6 +96,13 @@ use self::cache::Cache;
 use crate::source::FileSource;
 
 /// The default number of versions whose digests are kept: 4096.
+///
+/// ```
+/// use tower_range_serve::digest::{DEFAULT_CACHE_ENTRIES, Digests};
+///
+/// let digests = Digests::new().cache_entries(4 * DEFAULT_CACHE_ENTRIES);
+/// # let _ = digests;
+/// ```
 pub const DEFAULT_CACHE_ENTRIES: usize = 4096;
 
 /// How the layer sends digests; see the [module documentation](self).

@@ -255,19 +255,39 @@ impl FileResponse {
     /// bytes long.
     ///
     /// ```
+    /// use std::convert::Infallible;
     /// use bytes::Bytes;
+    /// use http::{Request, Response};
+    /// use http_body_util::Empty;
+    /// use tower::{service_fn, ServiceExt};
     /// use tower_range_serve::digest::DigestAlgorithm;
-    /// use tower_range_serve::FileResponse;
+    /// use tower_range_serve::{FileResponse, RangeBody, RangeServe};
     ///
-    /// // The SHA-256 of "hello".
+    /// // The SHA-256 of "hello", as a store might report it.
     /// let sha256 = [
     ///     0x2c, 0xf2, 0x4d, 0xba, 0x5f, 0xb0, 0xa3, 0x0e, 0x26, 0xe8, 0x3b, 0x2a, 0xc5, 0xb9,
     ///     0xe2, 0x9e, 0x1b, 0x16, 0x1e, 0x5c, 0x1f, 0xa7, 0x42, 0x5e, 0x73, 0x04, 0x33, 0x62,
     ///     0x93, 0x8b, 0x98, 0x24,
     /// ];
-    /// let response = FileResponse::from_bytes(Bytes::from_static(b"hello"))
-    ///     .repr_digest(DigestAlgorithm::Sha256, sha256);
-    /// # let _ = response;
+    /// let handler = service_fn(move |_: Request<Empty<Bytes>>| async move {
+    ///     let file = FileResponse::from_bytes(Bytes::from_static(b"hello"))
+    ///         .repr_digest(DigestAlgorithm::Sha256, sha256);
+    ///     Ok::<Response<RangeBody>, Infallible>(file.into_response())
+    /// });
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let request = Request::get("/")
+    ///     .header("range", "bytes=1-2")
+    ///     .header("want-repr-digest", "sha-256=10")
+    ///     .body(Empty::new())
+    ///     .unwrap();
+    /// let response = RangeServe::new(handler).oneshot(request).await.unwrap();
+    /// assert_eq!(response.status(), 206);
+    /// assert_eq!(
+    ///     response.headers()["repr-digest"],
+    ///     "sha-256=:LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=:"
+    /// );
+    /// # });
     /// ```
     #[cfg(feature = "digest")]
     #[cfg_attr(docsrs, doc(cfg(feature = "digest")))]
