@@ -392,3 +392,25 @@ async fn a_handler_attaches_a_known_digest() {
         repr("sha-512", &sha512(b"0123456789"))
     );
 }
+
+#[tokio::test]
+async fn a_refusal_carries_no_digest() {
+    let bytes = content(LEN);
+    let root = root_with(&bytes);
+    std::fs::write(root.path().join("file.bin.sha256"), hex(&sha256(&bytes))).unwrap();
+    let want = [
+        ("want-repr-digest", "sha-256=1"),
+        ("want-digest", "sha-256"),
+    ];
+    let open = RangeServeLayer::new();
+    let (status, headers, _) = fetch(&open, root.path(), "GET", &want).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.contains_key("repr-digest") && headers.contains_key("digest"));
+    let full = RangeServeLayer::new().max_streams_per_client(0);
+    for method in ["GET", "HEAD"] {
+        let (status, headers, _) = fetch(&full, root.path(), method, &want).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{method}");
+        assert!(!headers.contains_key("repr-digest"), "{method}");
+        assert!(!headers.contains_key("digest"), "{method}");
+    }
+}
