@@ -78,12 +78,23 @@ impl Identity {
 }
 
 /// Digests of one algorithm by version: bounded in entries, oldest first out.
-#[derive(Debug)]
 pub(crate) struct Cache {
     algorithm: DigestAlgorithm,
     capacity: usize,
     permits: Arc<Semaphore>,
     state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state();
+        f.debug_struct("Cache")
+            .field("algorithm", &self.algorithm)
+            .field("capacity", &self.capacity)
+            .field("entries", &state.digests.len())
+            .field("pending", &state.pending.len())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
