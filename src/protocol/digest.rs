@@ -314,6 +314,8 @@ fn decode_hex(hex: &str, len: usize) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     use DigestAlgorithm::{Sha256, Sha512};
@@ -483,5 +485,33 @@ mod tests {
         let text = format!("{HEX}  hello.txt\n");
         assert_eq!(parse_checksum(text.as_bytes(), Sha512, "hello.txt"), None);
         assert_eq!(parse_checksum(&[0xff, 0xfe], Sha256, "hello.txt"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(value in proptest::collection::vec(any::<u8>(), 0..80)) {
+            if let Ok(value) = HeaderValue::from_bytes(&value) {
+                let lines = [value];
+                if let Some(wants) = Wants::structured(&lines) {
+                    let _ = wants.choose(both);
+                }
+                if let Some(wants) = Wants::legacy(&lines) {
+                    let _ = wants.choose(both);
+                }
+            }
+            let _ = parse_checksum(&value, Sha256, "file.bin");
+        }
+
+        #[test]
+        fn every_weight_of_0_to_10_is_kept(a in 0u16..=10, b in 0u16..=10) {
+            let value = HeaderValue::try_from(format!("sha-256={a}, sha-512={b}")).unwrap();
+            let wants = Wants::structured(&[value]).unwrap();
+            let expected = match (a, b) {
+                (0, 0) => None,
+                (a, b) if a > b => Some(Sha256),
+                _ => Some(Sha512),
+            };
+            prop_assert_eq!(wants.choose(both), expected);
+        }
     }
 }
