@@ -6,6 +6,11 @@
 #   - curl -C -       resumes a download cut off after a second
 #   - wget -c         resumes a download cut off after a second
 #   - aria2c -x8 -s8  downloads with 8 parallel ranged connections
+#   - aria2c -x4      verifies a download through the `Digest` header (from a
+#                     NAME.sha256 beside the file), and fails with exit code 32
+#                     on a file whose NAME.sha256 is wrong
+#   - curl            gets a `Repr-Digest` hashed in the background that equals
+#                     what sha256sum finds
 #   - curl            takes the time --rate 4MiB says for a 16 MiB file (±10%)
 #
 # Every download is checked with sha256sum against the source file. Prints one
@@ -110,6 +115,12 @@ mkdir -p "$ROOT"
 head -c $((64 << 20)) /dev/urandom >"$ROOT/big.bin"
 head -c $((16 << 20)) /dev/urandom >"$ROOT/rated.bin"
 BIG_SHA=$(sha256sum <"$ROOT/big.bin" | cut -d' ' -f1)
+# Digests: a published checksum that is right, one that is wrong, and none.
+head -c $((16 << 20)) /dev/urandom >"$ROOT/verified.bin"
+head -c $((16 << 20)) /dev/urandom >"$ROOT/tampered.bin"
+head -c $((16 << 20)) /dev/urandom >"$ROOT/hashed.bin"
+(cd "$ROOT" && sha256sum verified.bin >verified.bin.sha256)
+echo "$(sha256sum <"$ROOT/big.bin" | cut -d' ' -f1)  tampered.bin" >"$ROOT/tampered.bin.sha256"
 RATED_SHA=$(sha256sum <"$ROOT/rated.bin" | cut -d' ' -f1)
 
 # Starts the demo server on a port the kernel picks; sets SERVER_URL.
@@ -200,6 +211,55 @@ else
     else
         ok "aria2c -x 8 -s 8 downloads over $connections ranged connections"
     fi
+fi
+
+# --- digests: aria2c -x4 verifies, and fails on a wrong digest -------------------
+
+aria2_x4() {
+    local name=$1
+    aria2c -q -x 4 -s 4 --min-split-size=1M --file-allocation=none \
+        --allow-overwrite=true --auto-file-renaming=false \
+        --log="$WORK/aria2-$name.log" --log-level=info \
+        -d "$WORK/aria2" -o "$name" "$URL/$name"
+}
+aria2_x4 verified.bin
+code=$?
+if ((code != 0)); then
+    fail "aria2c -x4 verifies a download through the Digest header (exit code $code)"
+elif ! grep -q 'Verification finished successfully' "$WORK/aria2-verified.bin.log"; then
+    fail "aria2c -x4 verifies a download through the Digest header (no verification in its log)"
+elif [[ $(sha_of "$WORK/aria2/verified.bin") != $(sha_of "$ROOT/verified.bin") ]]; then
+    fail "aria2c -x4 verifies a download through the Digest header (sha256 differs)"
+else
+    ok "aria2c -x4 verifies a download through the Digest header"
+fi
+aria2_x4 tampered.bin
+code=$?
+if ((code == 32)) && grep -q 'Checksum error detected' "$WORK/aria2-tampered.bin.log"; then
+    ok "aria2c fails with exit code 32 on a file whose NAME.sha256 is wrong"
+else
+    fail "aria2c fails with exit code 32 on a file whose NAME.sha256 is wrong (exit code $code)"
+fi
+
+# --- digests: curl and sha256sum, hashed in the background ------------------------
+
+# The first request schedules the hash; the digest shows up once it is done
+# (at least 2 s after the file was written: files are hashed once settled).
+want=(-H 'Want-Repr-Digest: sha-256=10')
+expected=$(printf "$(sha_of "$ROOT/hashed.bin" | sed 's/../\\x&/g')" | base64 -w0)
+digest=
+for _ in $(seq 100); do
+    digest=$(curl -sSfI "${want[@]}" "$URL/hashed.bin" | tr -d '\r' |
+        sed -n 's/^repr-digest: sha-256=:\(.*\):$/\1/ip')
+    [[ -n $digest ]] && break
+    sleep 0.1
+done
+if [[ -z $digest ]]; then
+    fail "curl gets a Repr-Digest hashed in the background (none after 10 s)"
+elif [[ $digest != "$expected" ]]; then
+    fail "curl gets a Repr-Digest hashed in the background ($digest, sha256sum says $expected)"
+else
+    ok "curl gets a Repr-Digest hashed in the background, equal to sha256sum's"
 fi
 
 # --- curl at --rate 4MiB -----------------------------------------------------

@@ -159,6 +159,17 @@
 //! (HTTP/2), and the client knows the download is incomplete and can resume with
 //! `Range` and `If-Range`.
 //!
+//! # Digests
+//!
+//! With the `digest` feature, a client that asks (`Want-Repr-Digest`, RFC 9530;
+//! `Want-Digest`, RFC 3230, which aria2 sends) gets the digest of the whole
+//! representation on every 200 and 206 and on `HEAD`, so it can verify a resumed
+//! or segmented download end to end: from a `NAME.sha256` checksum file beside
+//! the file, a digest the handler attached, or a hash computed once per file
+//! version in the background ([`RangeServeLayer::digests`]). Hashing is never on
+//! the request path, and a changed file never gets its old digest. See the
+//! `digest` module.
+//!
 //! # Layout
 //!
 //! The source tree shows the three parts of the design: `protocol/` (RFC 9110
@@ -178,6 +189,9 @@
 //! its streams, 503 while shutting down), and is not counted as a stream.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "digest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "digest")))]
+pub mod digest;
 pub mod dir;
 #[cfg(any(fuzzing, test))]
 #[doc(hidden)]

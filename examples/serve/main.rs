@@ -21,6 +21,12 @@
 //! (`--precompressed br,zstd,gzip`, the default; `--precompressed none` turns
 //! them off); the demo folder's `notes.txt` has `.gz` and `.br` sidecars.
 //!
+//! Digests: `--digest sha-256` (the default), `--digest sha-512` or
+//! `--digest none`. Files get `Repr-Digest` (RFC 9530) and `Digest` (RFC 3230,
+//! which aria2 verifies) when a request asks, from a `NAME.sha256` /
+//! `NAME.sha512` checksum file beside the file, or hashed in the background
+//! after the first request.
+//!
 //! Lifecycle: running downloads are shown on the terminal (as live progress
 //! bars in a terminal, as plain lines otherwise); Ctrl-C or SIGTERM
 //! refuses new downloads (503), lets running ones go on for `--grace` seconds,
@@ -42,6 +48,7 @@ use hyper_util::service::TowerToHyperService;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceExt};
+use tower_range_serve::digest::{DigestAlgorithm, Digests, UnknownAlgorithm};
 use tower_range_serve::dir::Encoding;
 use tower_range_serve::lifecycle::IdleTimeout;
 use tower_range_serve::throttle::{Fallback, RedisLimits};
@@ -147,6 +154,12 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 1)]
     replicas: u32,
 
+    /// Digest algorithm hashed in the background for `Repr-Digest` and `Digest`:
+    /// sha-256, sha-512, or none (no digest fields at all). Checksum files
+    /// beside the files (NAME.sha256, NAME.sha512) are used either way.
+    #[arg(long, value_name = "ALGORITHM", default_value = "sha-256", value_parser = digest)]
+    digest: DigestChoice,
+
     /// Seconds between progress reports of running downloads (0 = none). In a
     /// terminal, running downloads are live progress bars instead.
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
@@ -187,6 +200,21 @@ fn bytes(value: &str) -> Result<u64, String> {
         .parse::<Bandwidth>()
         .map(Bandwidth::bytes_per_second)
         .map_err(|e| e.to_string())
+}
+
+/// The value of `--digest`: an algorithm, or none.
+#[derive(Debug, Clone, Copy)]
+struct DigestChoice(Option<DigestAlgorithm>);
+
+/// `none`, or a digest algorithm (`sha-256`, `sha-512`).
+fn digest(value: &str) -> Result<DigestChoice, String> {
+    match value {
+        "none" => Ok(DigestChoice(None)),
+        _ => value
+            .parse()
+            .map(|algorithm| DigestChoice(Some(algorithm)))
+            .map_err(|e: UnknownAlgorithm| format!("{e}, or none")),
+    }
 }
 
 #[tokio::main]
@@ -323,6 +351,10 @@ fn layer(args: &Args, progress: progress::Progress) -> Result<RangeServeLayer, S
         }
         layer = layer.observer(progress);
     }
+    layer = layer.digests(match args.digest.0 {
+        Some(algorithm) => Digests::new().algorithm(algorithm),
+        None => Digests::off(),
+    });
     // An unlimited setting turns nothing on: an unlimited server pays nothing.
     layer = layer
         .rate(args.rate)
@@ -411,6 +443,13 @@ fn print_banner(root: &Path, addr: SocketAddr, args: &Args) {
             None => String::new(),
         },
     );
+    match args.digest.0 {
+        Some(algorithm) => println!(
+            "digests: when asked (Want-Repr-Digest, Want-Digest), from NAME.sha256 or \
+             NAME.sha512 beside a file, else {algorithm} hashed in the background"
+        ),
+        None => println!("digests: none"),
+    }
     let mut files: Vec<_> = std::fs::read_dir(root)
         .map(|entries| {
             entries
@@ -446,6 +485,10 @@ fn print_banner(root: &Path, addr: SocketAddr, args: &Args) {
         println!(
             "  curl -sI -H 'Accept-Encoding: br, gzip' {base}/notes.txt   # a precompressed variant"
         );
+    }
+    if args.digest.0.is_some() {
+        println!("  curl -sI -H 'Want-Repr-Digest: sha-256=10' {url}  # its digest (once hashed)");
+        println!("  aria2c -x4 {url}                            # verified by aria2");
     }
     println!();
     println!("Press Ctrl-C to stop.");

@@ -126,11 +126,13 @@ impl Root {
             Some(i) => {
                 let (encoding, sidecar) = sidecars.swap_remove(i);
                 let source = FileSource::from_file(sidecar.file)?;
-                variant_response(encoding, source, &opened.path)
+                variant_response(encoding, source, &sidecar.path, &opened.path)
             }
             None => {
                 let source = FileSource::from_file(opened.file)?;
-                FileResponse::from_file(source, &opened.path).into_response()
+                FileResponse::from_file(source, &opened.path)
+                    .checksums_beside(&opened.path)
+                    .into_response()
             }
         };
         if has_sidecars {
@@ -236,14 +238,17 @@ impl Root {
     }
 }
 
-/// The precompressed variant in `source`, of the file at `original`: typed
-/// after the original, with an `ETag` of its own.
+/// The precompressed variant in `source` (opened at `path`), of the file at
+/// `original`: typed after the original, with an `ETag` and checksum files of
+/// its own (`NAME.br.sha256`: a digest is that of the bytes sent).
 fn variant_response(
     encoding: Encoding,
     source: FileSource,
+    path: &Path,
     original: &Path,
 ) -> Response<RangeBody> {
     let mut response = FileResponse::from_file(source, original)
+        .checksums_beside(path)
         .content_encoding(HeaderValue::from_static(encoding.name()))
         .into_response();
     // The sidecar's own length and time, and the coding's name: never the

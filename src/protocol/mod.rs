@@ -18,9 +18,13 @@
 //! - [`multipart`]: the `multipart/byteranges` layout (§14.6).
 //! - [`disposition`]: `Content-Disposition` values (RFC 6266, RFC 8187).
 //! - [`accept`]: proactive negotiation, `Accept-Encoding` and `Accept` (§12.5).
+//! - `digest` (feature `digest`): `Want-Repr-Digest` and `Want-Digest`
+//!   preferences, digest field values, checksum files (RFC 9530, RFC 3230).
 
 pub(crate) mod accept;
 pub(crate) mod decision;
+#[cfg(feature = "digest")]
+pub(crate) mod digest;
 pub(crate) mod disposition;
 pub(crate) mod entity_tag;
 pub(crate) mod headers;

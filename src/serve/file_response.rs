@@ -24,6 +24,9 @@ pub(crate) struct Representation {
     /// The `Content-Encoding` of the source's bytes, when they are an encoded
     /// representation of their own (a precompressed file).
     pub(crate) encoding: Option<HeaderValue>,
+    /// Where the digest of the representation can come from.
+    #[cfg(feature = "digest")]
+    pub(crate) digest: crate::digest::Origin,
 }
 
 /// A file-backed response, returned by a handler.
@@ -67,6 +70,8 @@ pub struct FileResponse {
     headers: HeaderMap,
     rate: Option<Bandwidth>,
     encoding: Option<HeaderValue>,
+    #[cfg(feature = "digest")]
+    digest: crate::digest::Origin,
 }
 
 impl FileResponse {
@@ -74,14 +79,42 @@ impl FileResponse {
     /// (`application/octet-stream` when unknown) and deriving a strong `ETag` from
     /// its length and modification time (nanoseconds where the platform has them).
     ///
+    /// With the `digest` feature, the layer uses the checksum files beside it
+    /// (`PATH.sha256`, `PATH.sha512`; see the `digest` module) for requests that
+    /// ask for a digest.
+    ///
     /// Fails with [`io::ErrorKind::InvalidInput`] if `path` is not a regular file.
     pub async fn open(path: impl AsRef<Path>) -> io::Result<Self> {
-        let path = path.as_ref();
-        let source = FileSource::open(path).await?;
-        Ok(Self::from_file(source, path))
+        let path = path.as_ref().to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path))
+            .await
+            .map_err(io::Error::other)?
     }
 
-    /// Serves an opened file, typed after `path`'s extension.
+    /// Like [`open`](Self::open), on the current thread (blocking).
+    pub(crate) fn open_blocking(path: &Path) -> io::Result<Self> {
+        let source = FileSource::open_blocking(path)?;
+        Ok(Self::from_file(source, path).checksums_beside(path))
+    }
+
+    /// With the `digest` feature, the layer looks for published checksum files
+    /// of the opened file beside `path`, its own path (`PATH.sha256`,
+    /// `PATH.sha512`), when a request asks for a digest.
+    #[cfg(feature = "digest")]
+    pub(crate) fn checksums_beside(mut self, path: &Path) -> Self {
+        self.digest.checksums = Some(path.to_owned());
+        self
+    }
+
+    /// Without the `digest` feature, nothing.
+    #[cfg(not(feature = "digest"))]
+    pub(crate) fn checksums_beside(self, _path: &Path) -> Self {
+        self
+    }
+
+    /// Serves an opened file, typed after `path`'s extension. No checksum file
+    /// is looked for (`path` may name another file than the one opened); the
+    /// digest cache still knows the file by its identity.
     ///
     /// ```
     /// use tower_range_serve::{source::FileSource, FileResponse};
@@ -106,8 +139,14 @@ impl FileResponse {
                     .expect("an HTTP-date is a valid header value"),
             );
         }
+        let source = Arc::new(source);
         Self {
-            source: Arc::new(source),
+            #[cfg(feature = "digest")]
+            digest: crate::digest::Origin {
+                file: Some(source.clone()),
+                ..Default::default()
+            },
+            source,
             headers,
             rate: None,
             encoding: None,
@@ -130,6 +169,8 @@ impl FileResponse {
             headers: HeaderMap::new(),
             rate: None,
             encoding: None,
+            #[cfg(feature = "digest")]
+            digest: crate::digest::Origin::default(),
         }
     }
 
@@ -250,6 +291,72 @@ impl FileResponse {
         self
     }
 
+    /// Attaches a known digest of the whole representation (an object store's
+    /// own checksum, say), sent in `Repr-Digest` and `Digest` when asked (see
+    /// [`digest`](crate::digest)). It replaces a checksum file's digest of the
+    /// same algorithm. It must be the digest of exactly the bytes served.
+    ///
+    /// # Panics
+    ///
+    /// If `digest` is not [`algorithm.output_len()`](crate::digest::DigestAlgorithm::output_len)
+    /// bytes long.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bytes::Bytes;
+    /// use http::{Request, Response};
+    /// use http_body_util::Empty;
+    /// use tower::{service_fn, ServiceExt};
+    /// use tower_range_serve::digest::DigestAlgorithm;
+    /// use tower_range_serve::{FileResponse, RangeBody, RangeServe};
+    ///
+    /// // The SHA-256 of "hello", as a store might report it.
+    /// let sha256 = [
+    ///     0x2c, 0xf2, 0x4d, 0xba, 0x5f, 0xb0, 0xa3, 0x0e, 0x26, 0xe8, 0x3b, 0x2a, 0xc5, 0xb9,
+    ///     0xe2, 0x9e, 0x1b, 0x16, 0x1e, 0x5c, 0x1f, 0xa7, 0x42, 0x5e, 0x73, 0x04, 0x33, 0x62,
+    ///     0x93, 0x8b, 0x98, 0x24,
+    /// ];
+    /// let handler = service_fn(move |_: Request<Empty<Bytes>>| async move {
+    ///     let file = FileResponse::from_bytes(Bytes::from_static(b"hello"))
+    ///         .repr_digest(DigestAlgorithm::Sha256, sha256);
+    ///     Ok::<Response<RangeBody>, Infallible>(file.into_response())
+    /// });
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let request = Request::get("/")
+    ///     .header("range", "bytes=1-2")
+    ///     .header("want-repr-digest", "sha-256=10")
+    ///     .body(Empty::new())
+    ///     .unwrap();
+    /// let response = RangeServe::new(handler).oneshot(request).await.unwrap();
+    /// assert_eq!(response.status(), 206);
+    /// assert_eq!(
+    ///     response.headers()["repr-digest"],
+    ///     "sha-256=:LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=:"
+    /// );
+    /// # });
+    /// ```
+    #[cfg(feature = "digest")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "digest")))]
+    #[must_use]
+    pub fn repr_digest(
+        mut self,
+        algorithm: crate::digest::DigestAlgorithm,
+        digest: impl AsRef<[u8]>,
+    ) -> Self {
+        let digest = digest.as_ref();
+        assert_eq!(
+            digest.len(),
+            algorithm.output_len(),
+            "a {algorithm} digest is {} bytes",
+            algorithm.output_len()
+        );
+        self.digest
+            .known
+            .set(algorithm, Bytes::copy_from_slice(digest));
+        self
+    }
+
     fn disposition(mut self, kind: &str, filename: Option<&str>) -> Self {
         self.headers.insert(
             header::CONTENT_DISPOSITION,
@@ -304,6 +411,8 @@ impl FileResponse {
             source: self.source,
             rate: self.rate,
             encoding: self.encoding,
+            #[cfg(feature = "digest")]
+            digest: self.digest,
         });
         response
     }

@@ -23,6 +23,9 @@ pub(crate) struct Captured {
     /// The bandwidth policy.
     pub(crate) policy: Policy,
     pub(crate) request: RequestInfo,
+    /// The digest fields the request wants.
+    #[cfg(feature = "digest")]
+    pub(crate) digest: crate::digest::Wanted,
 }
 
 pin_project! {
@@ -104,6 +107,14 @@ where
             decision,
             representation.source,
             config.chunk_size,
+        );
+        #[cfg(feature = "digest")]
+        crate::digest::respond(
+            &mut parts,
+            captured.head,
+            &representation.digest,
+            &captured.digest,
+            &config.digest,
         );
         let body = if http_body::Body::is_end_stream(&body) {
             body

@@ -19,6 +19,8 @@ pub(crate) struct Config {
     pub(crate) retry_after: Duration,
     pub(crate) bandwidth: Settings,
     pub(crate) lifecycle: lifecycle::Settings,
+    #[cfg(feature = "digest")]
+    pub(crate) digest: crate::digest::Settings,
 }
 
 impl Default for Config {
@@ -29,6 +31,8 @@ impl Default for Config {
             retry_after: Duration::from_secs(1),
             bandwidth: Settings::default(),
             lifecycle: lifecycle::Settings::default(),
+            #[cfg(feature = "digest")]
+            digest: crate::digest::Settings::default(),
         }
     }
 }
@@ -368,6 +372,28 @@ impl RangeServeLayer {
     /// ```
     pub fn bandwidth_control(&self) -> BandwidthControl {
         self.config.bandwidth.control.clone()
+    }
+}
+
+/// Digests. See [`digest`](crate::digest).
+#[cfg(feature = "digest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "digest")))]
+impl RangeServeLayer {
+    /// How the layer sends `Repr-Digest`, `Content-Digest` and `Digest`
+    /// (RFC 9530, RFC 3230). Gives the layer a new digest cache (clones made
+    /// after share it). Defaults to [`Digests::known_only`](crate::digest::Digests::known_only):
+    /// checksum files and attached digests, when asked, no hashing.
+    ///
+    /// ```
+    /// use tower_range_serve::digest::Digests;
+    /// use tower_range_serve::RangeServeLayer;
+    ///
+    /// let layer = RangeServeLayer::new().digests(Digests::new());
+    /// # let _ = layer;
+    /// ```
+    pub fn digests(mut self, digests: crate::digest::Digests) -> Self {
+        self.config.digest = crate::digest::Settings::new(digests);
+        self
     }
 }
 

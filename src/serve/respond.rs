@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::response::Parts;
 
 use crate::protocol::{Decision, Multipart};
@@ -108,6 +108,10 @@ fn refuse(parts: &mut Parts, status: StatusCode, retry_after: Duration) {
         header::CONTENT_RANGE,
         header::CONTENT_DISPOSITION,
         header::ACCEPT_RANGES,
+        // The digest fields (RFC 9530, RFC 3230): a refusal has no representation.
+        HeaderName::from_static("repr-digest"),
+        HeaderName::from_static("content-digest"),
+        HeaderName::from_static("digest"),
     ] {
         headers.remove(name);
     }

@@ -129,6 +129,8 @@ where
             head: method == Method::HEAD,
             conditions: Conditions::from_headers(&parts.headers),
             policy: bandwidth.policy(&parts),
+            #[cfg(feature = "digest")]
+            digest: crate::digest::Wanted::from_headers(&parts.headers),
             request: RequestInfo {
                 path: (self.config.lifecycle.observer.is_some())
                     .then(|| parts.uri.path().to_owned()),

@@ -52,6 +52,9 @@ pub struct FileSource {
     file: File,
     len: u64,
     modified: Option<SystemTime>,
+    /// The version opened, for the digest cache.
+    #[cfg(feature = "digest")]
+    identity: Option<crate::digest::Identity>,
 }
 
 impl FileSource {
@@ -84,7 +87,27 @@ impl FileSource {
             file,
             len: metadata.len(),
             modified: metadata.modified().ok(),
+            #[cfg(feature = "digest")]
+            identity: crate::digest::Identity::of(&metadata),
         })
+    }
+
+    /// The version opened, where the platform tells it.
+    #[cfg(feature = "digest")]
+    pub(crate) fn identity(&self) -> Option<&crate::digest::Identity> {
+        self.identity.as_ref()
+    }
+
+    /// One positional read on this thread (blocking), for hashing.
+    #[cfg(feature = "digest")]
+    pub(crate) fn read_blocking(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        read_at(&self.file, buf, offset)
+    }
+
+    /// The open file's metadata now.
+    #[cfg(feature = "digest")]
+    pub(crate) fn current_metadata(&self) -> io::Result<std::fs::Metadata> {
+        self.file.metadata()
     }
 
     /// The modification time when the file was opened, where the platform has one.
