@@ -414,3 +414,63 @@ async fn a_refusal_carries_no_digest() {
         assert!(!headers.contains_key("digest"), "{method}");
     }
 }
+
+/// A precompressed variant is its own representation: its digest is that of
+/// its own bytes, from its own checksum file (`NAME.gz.sha256`) or hashed,
+/// never the original's `NAME.sha256`.
+#[tokio::test(start_paused = true)]
+async fn a_precompressed_variant_gets_its_own_digest() {
+    use tower_range_serve::dir::Encoding;
+
+    let bytes = content(LEN);
+    let root = root_with(&bytes);
+    let gzipped = b"not really gzip, but the bytes sent".to_vec();
+    write_old(&root.path().join("file.bin.gz"), &gzipped, 60);
+    // The original's published digest (of the identity bytes) must not be sent
+    // for the variant.
+    let line = format!("{}  file.bin\n", hex(&sha256(&bytes)));
+    std::fs::write(root.path().join("file.bin.sha256"), &line).unwrap();
+    let layer = RangeServeLayer::new().digests(Digests::new());
+    let service = layer.layer(ServeDir::new(root.path()).precompressed([Encoding::Gzip]));
+    let get = |accept: &'static str| {
+        let service = service.clone();
+        async move {
+            let headers = [
+                ("accept-encoding", accept),
+                ("want-repr-digest", "sha-256=10"),
+            ];
+            let response = service
+                .oneshot(request("GET", "/file.bin", &headers))
+                .await
+                .unwrap();
+            let (parts, body) = response.into_parts();
+            (parts.headers, body.collect().await.unwrap().to_bytes())
+        }
+    };
+    let (headers, body) = get("identity").await;
+    assert_eq!(body, bytes);
+    assert_eq!(
+        header(&headers, "repr-digest"),
+        Some(&*repr("sha-256", &sha256(&bytes)))
+    );
+    // The variant: no checksum file of its own yet, so no digest before its hash.
+    let (headers, body) = get("gzip").await;
+    assert_eq!(body, gzipped);
+    assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
+    assert_eq!(header(&headers, "repr-digest"), None);
+    settle().await;
+    let (headers, _) = get("gzip").await;
+    assert_eq!(
+        header(&headers, "repr-digest"),
+        Some(&*repr("sha-256", &sha256(&gzipped)))
+    );
+    // Its own checksum file is used as soon as it is there.
+    let published = [9u8; 32];
+    let line = format!("{}  file.bin.gz\n", hex(&published));
+    std::fs::write(root.path().join("file.bin.gz.sha256"), &line).unwrap();
+    let (headers, _) = get("gzip").await;
+    assert_eq!(
+        header(&headers, "repr-digest"),
+        Some(&*repr("sha-256", &published))
+    );
+}
