@@ -11,7 +11,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -77,37 +77,57 @@ impl Fleet {
 
     /// Starts, once per store, the task that sends heartbeats while no lease
     /// carries them, so an idle replica still counts: one [`IDLE_BEAT`] after
-    /// the last beat, later than a busy replica's leases carry the next. It
-    /// asks only while the store answers (a failing store is asked again by
-    /// the limits' probes) and ends when the store is dropped.
+    /// the last beat, later than a busy replica's leases carry the next. While
+    /// the store fails it waits; [`IDLE_BEAT`] after the retry period ends, if
+    /// no limit's probe found the store answering meanwhile (an idle replica
+    /// has no limit probing), the beat is the probe. Ends when the store is
+    /// dropped, or with its runtime (a later lease starts it again).
     pub(crate) fn keep_beating(store: &Arc<dyn Store>) {
         if store.fleet().beating.swap(true, Ordering::AcqRel) {
             return;
         }
-        let weak = Arc::downgrade(store);
+        let beating = Beating(Arc::downgrade(store));
         let mut wake = store.fleet().idle_beat_at();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep_until(wake).await;
-                let Some(store) = weak.upgrade() else {
+                let Some(store) = beating.0.upgrade() else {
                     return;
                 };
-                let fleet = store.fleet();
+                let (fleet, health) = (store.fleet(), store.health());
                 let now = Instant::now();
-                wake = fleet.idle_beat_at();
+                wake = match health.failing_until() {
+                    Some(until) => until + IDLE_BEAT,
+                    None => fleet.idle_beat_at(),
+                };
                 if wake > now {
-                    continue; // A lease beat meanwhile.
+                    continue; // A lease beat, or the store is failing.
                 }
                 wake = now + IDLE_BEAT;
-                if !store.health().answers() || !fleet.beat_due() {
+                if !fleet.beat_due() {
                     continue;
                 }
                 let policy = store.policy();
                 match tokio::time::timeout(policy.timeout * 2, store.beat()).await {
-                    Ok(Ok(replicas)) => fleet.seen(replicas),
-                    Ok(Err(())) | Err(_) => store.health().set(Some(Instant::now() + policy.retry)),
+                    Ok(Ok(replicas)) => {
+                        fleet.seen(replicas);
+                        health.set(None);
+                    }
+                    Ok(Err(())) | Err(_) => health.set(Some(Instant::now() + policy.retry)),
                 }
             }
         });
+    }
+}
+
+/// Clears the mark of a running heartbeat task when the task ends, however it
+/// ends (its runtime may shut down while the store lives on).
+struct Beating(Weak<dyn Store>);
+
+impl Drop for Beating {
+    fn drop(&mut self) {
+        if let Some(store) = self.0.upgrade() {
+            store.fleet().beating.store(false, Ordering::Release);
+        }
     }
 }

@@ -74,12 +74,9 @@ impl Drop for Probing {
 }
 
 impl Health {
-    /// Whether the store answered the last request (no failure since).
-    pub(crate) fn answers(&self) -> bool {
-        self.failing_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_none()
+    /// Until when the store counts as failing (`None` while it answers).
+    pub(crate) fn failing_until(&self) -> Option<Instant> {
+        *self.failing_until.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn standing(&self, policy: &StorePolicy) -> Standing {
@@ -682,20 +679,26 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn idle_beats_stop_while_the_store_fails_and_with_the_store() {
+    async fn an_idle_replica_asks_a_failing_store_again_with_its_beats() {
         let (bucket, store) = bucket(FallbackMode::Local { replicas: None });
         Leases::default().take(&store, "k", 10_000, 1, 100).await;
         bucket.fail(true);
-        tokio::time::sleep(Duration::from_millis(1600)).await;
-        // The beat at 1.5 s found the store failing: the limits fall back.
-        assert_eq!(bucket.beats.lock().unwrap().len(), 1);
-        assert!(!store.health().answers());
+        let start = Instant::now();
         tokio::time::sleep(Duration::from_secs(5)).await;
-        assert_eq!(
-            bucket.beats.lock().unwrap().len(),
-            1,
-            "probes ask, not beats"
-        );
+        bucket.fail(false);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        // A beat 1.5 s after the lease finds the store failing (the limits fall
+        // back for the retry period, 1 s); with no limit probing, the next beat
+        // asks 1.5 s after that period: failing at 4 s, answering at 6.5 s.
+        let since: Vec<_> = bucket
+            .beats
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|at| (*at - start).as_millis())
+            .collect();
+        assert_eq!(since, [1500, 4000, 6500]);
+        assert_eq!(store.health().failing_until(), None);
         // The beating task is the one left; it ends with its store.
         let tasks = || {
             tokio::runtime::Handle::current()
