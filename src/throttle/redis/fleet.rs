@@ -68,10 +68,9 @@ impl Fleet {
     }
 
     /// When the background task should beat: [`IDLE_BEAT`] after the last beat
-    /// (or now, if that is past).
-    fn idle_beat_at(&self) -> Instant {
+    /// (or `now`, if that is past).
+    fn idle_beat_at(&self, now: Instant) -> Instant {
         let beat_at = *self.beat_at.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
         beat_at.map_or(now, |at| (at + IDLE_BEAT).max(now))
     }
 
@@ -87,7 +86,7 @@ impl Fleet {
             return;
         }
         let beating = Beating(Arc::downgrade(store));
-        let mut wake = store.fleet().idle_beat_at();
+        let mut wake = store.fleet().idle_beat_at(Instant::now());
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep_until(wake).await;
@@ -98,7 +97,7 @@ impl Fleet {
                 let now = Instant::now();
                 wake = match health.failing_until() {
                     Some(until) => until + IDLE_BEAT,
-                    None => fleet.idle_beat_at(),
+                    None => fleet.idle_beat_at(now),
                 };
                 if wake > now {
                     continue; // A lease beat, or the store is failing.
