@@ -95,6 +95,20 @@ excess() {
         'BEGIN { printf "%s: %+.2f%% of %d B/s over %.2f s (%+.0f ms of the rate)\n", l, (t / w / r - 1) * 100, r, w, (t / r - w) * 1000 }'
 }
 
+# outage LABEL: one client's 6 s through the fleet, Redis killed 1.5 s into
+# the window and back (a new, empty Redis) 3 s later.
+outage() {
+    "$LOAD" "${URLS[@]}" --seconds 6 --connections 6 >"$WORK/outage" &
+    local load=$!
+    sleep 1.5
+    kill -9 "$REDIS"
+    wait "$REDIS" 2>/dev/null || true
+    sleep 3
+    start_redis
+    wait "$load"
+    excess "$1" 1048576 "$(cat "$WORK/outage")"
+}
+
 if [[ ${ONLY:-} == fleet || -z ${ONLY:-} ]]; then
 echo "== replicas that learn their number: one client, 6 connections, --client-rate 1MiB, no --replicas"
 for n in 3 2 5; do
@@ -104,19 +118,15 @@ for n in 3 2 5; do
         sleep 2
         excess "$n replicas, 6 s run $run" 1048576 "$("$LOAD" "${URLS[@]}" --seconds 6 --connections 6)"
         sleep 2
-        # Redis goes away 1.5 s into the window and is back 3 s later (a new,
-        # empty Redis: the replicas' fallback share follows the count they saw).
-        "$LOAD" "${URLS[@]}" --seconds 6 --connections 6 >"$WORK/outage" &
-        load=$!
-        sleep 1.5
-        kill -9 "$REDIS"
-        wait "$REDIS" 2>/dev/null || true
-        sleep 3
-        start_redis
-        wait "$load"
-        excess "$n replicas, 6 s with a 3 s Redis outage run $run" 1048576 "$(cat "$WORK/outage")"
+        outage "$n replicas, 6 s with a 3 s Redis outage run $run"
         stop_replicas "${FLEET[@]}"
     done
+done
+echo "== the same outage, three replicas with --replicas 1 (the former default: each at the whole rate)"
+for run in $(seq "$RUNS"); do
+    fleet 3 --client-rate 1MiB --replicas 1
+    outage "3 replicas, --replicas 1, 6 s with a 3 s Redis outage run $run"
+    stop_replicas "${FLEET[@]}"
 done
 fi
 [[ ${ONLY:-} == fleet ]] && exit 0
