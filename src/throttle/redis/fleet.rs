@@ -3,10 +3,10 @@
 //!
 //! Every replica tells the store it is alive (a *heartbeat*): folded into a
 //! lease at most once per [`BEAT_EVERY`], or, while no lease carried one for
-//! [`IDLE_BEAT`], by a background task of its own (one small request). The store counts the replicas
-//! heard from within [`ALIVE_FOR`] and reports the count with every lease; the
-//! last count seen is the number of replicas a fail-open share divides a rate
-//! by. A replica that joins is counted from its first lease or beat; one that
+//! [`IDLE_BEAT`], by a background task of its own (one small request). The
+//! store counts the replicas heard from within [`ALIVE_FOR`] and reports the
+//! count with every lease; the last count seen is the number of replicas a
+//! fail-open share divides a rate by. A replica that joins is counted from its first lease or beat; one that
 //! leaves (or is cut off) is no longer counted [`ALIVE_FOR`] after its last beat.
 
 use std::num::NonZeroU32;
@@ -26,7 +26,8 @@ pub(crate) const BEAT_EVERY: Duration = Duration::from_secs(1);
 pub(crate) const IDLE_BEAT: Duration = Duration::from_millis(1500);
 
 /// How long after its last heartbeat a replica still counts as alive: three
-/// beats, so one late or lost beat does not shrink the count.
+/// beats of a busy replica, two of an idle one, so one late or lost beat does
+/// not shrink the count.
 pub(crate) const ALIVE_FOR: Duration = Duration::from_secs(3);
 
 /// A replica's view of its fleet, shared by every limit that uses one store.
