@@ -86,6 +86,11 @@ fleet() {
     # The probes leased a little each: let the replicas drop it, the client's
     # key expire (a start on a new key), and every replica beat at least once.
     sleep 2
+    # A server that could not bind its port has exited: another process (a
+    # benchmark running alongside) answered the probe.
+    for pid in "${FLEET[@]}"; do
+        kill -0 "$pid" 2>/dev/null || { echo "a server exited: port taken?" >&2; exit 1; }
+    done
 }
 
 # excess LABEL RATE REPORT: the bytes over RATE in a load report's window, as

@@ -251,7 +251,7 @@ pub struct RedisLimits {
 /// [`retry_after`](RedisLimits::retry_after)); until the last one has, those
 /// back share the whole rate through Redis while the others still go at
 /// `rate / n`, as in a partition (below). Measured with three replicas and a
-/// 3 s outage: +1.4 to +2.3% over 6 s; with five, up to +7.3%.
+/// 3 s outage: +1.4 to +3.9% over 6 s; with five, up to +7.3%.
 ///
 /// When only `k` of `n` replicas lose Redis (a partition, `k < n`), those `k`
 /// go on at `rate / n` each while the others keep sharing the whole rate
