@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# Cluster-wide limits through Redis: two demo servers (replicas) sharing one
-# redis-server, loaded at once. Measures the cross-replica precision of a client
-# rate and a total rate, and the load on Redis per 1,000 throttled streams.
+# Cluster-wide limits through Redis: demo servers (replicas) sharing one
+# redis-server, loaded at once. Measures, with 3, 2 and 5 replicas that learn
+# their number from Redis, one client's start burst, its rate over 6 s, and over
+# 6 s that include a 3 s Redis outage; with two replicas, the cross-replica
+# precision of a client rate and a total rate, and the load on Redis per 1,000
+# throttled streams.
 #
-#   scripts/bench_redis.sh                 # about 3 minutes
+#   scripts/bench_redis.sh                 # about 6 minutes
 #   SECONDS_PER_RUN=8 RUNS=3 scripts/bench_redis.sh
+#   ONLY=fleet scripts/bench_redis.sh      # the learned-count part alone
 #
 # Prints one line per measurement; BENCHMARKS.md quotes them. Loopback only.
 command -v redis-server >/dev/null || { echo "needs redis-server (apt-get install redis-server)" >&2; exit 1; }
 source "$(dirname "$0")/bench_common.sh"
 
 SOCKET="$WORK/redis.sock"
-redis-server --port 0 --unixsocket "$SOCKET" --save "" --appendonly no \
-    --dir "$WORK" >"$WORK/redis.log" 2>&1 &
-REDIS=$!
-PIDS+=("$REDIS")
-until redis-cli -s "$SOCKET" ping >/dev/null 2>&1; do sleep 0.05; done
+# start_redis: (re)starts the redis-server; sets REDIS once it answers.
+start_redis() {
+    rm -f "$SOCKET"
+    redis-server --port 0 --unixsocket "$SOCKET" --save "" --appendonly no \
+        --dir "$WORK" >>"$WORK/redis.log" 2>&1 &
+    REDIS=$!
+    PIDS+=("$REDIS")
+    until redis-cli -s "$SOCKET" ping >/dev/null 2>&1; do sleep 0.05; done
+}
+start_redis
 URL="redis+unix://$SOCKET"
 
 redis_calls() {
@@ -60,6 +69,72 @@ precision() {
         'BEGIN { printf "%s: %.0f B/s over %.2f s = %+.2f%% of %d B/s\n", l, t / w, w, (t / w / r - 1) * 100, r }'
     echo "  per stream (alternating replicas): min $(field stream_min_Bps "$report") median $(field stream_median_Bps "$report") max $(field stream_max_Bps "$report") jain $(field jain "$report")"
 }
+
+# fleet N FLAGS...: N demo servers (ports 18201...) on the Redis with FLAGS and
+# no --replicas (they learn how many they are); sets FLEET (their PIDs) and
+# URLS (--url arguments for the load, one per server, taken in turn).
+fleet() {
+    local n=$1
+    shift
+    FLEET=()
+    URLS=()
+    for i in $(seq "$n"); do
+        start_demo $((18200 + i)) --redis "$URL" "$@"
+        FLEET+=("$PID")
+        URLS+=(--url "http://127.0.0.1:$((18200 + i))/big.bin")
+    done
+    # The probes leased a little each: let the replicas drop it, the client's
+    # key expire (a start on a new key), and every replica beat at least once.
+    sleep 2
+    # A server that could not bind its port has exited: another process (a
+    # benchmark running alongside) answered the probe.
+    for pid in "${FLEET[@]}"; do
+        kill -0 "$pid" 2>/dev/null || { echo "a server exited: port taken?" >&2; exit 1; }
+    done
+}
+
+# excess LABEL RATE REPORT: the bytes over RATE in a load report's window, as
+# a percentage and as milliseconds of the rate.
+excess() {
+    awk -v t="$(field total_bytes "$3")" -v w="$(field seconds "$3")" -v r="$2" -v l="$1" \
+        'BEGIN { printf "%s: %+.2f%% of %d B/s over %.2f s (%+.0f ms of the rate)\n", l, (t / w / r - 1) * 100, r, w, (t / r - w) * 1000 }'
+}
+
+# outage LABEL: one client's 6 s through the fleet, Redis killed 1.5 s into
+# the window and back (a new, empty Redis) 3 s later.
+outage() {
+    "$LOAD" "${URLS[@]}" --seconds 6 --connections 6 >"$WORK/outage" &
+    local load=$!
+    sleep 1.5
+    kill -9 "$REDIS"
+    wait "$REDIS" 2>/dev/null || true
+    sleep 3
+    start_redis
+    wait "$load"
+    excess "$1" 1048576 "$(cat "$WORK/outage")"
+}
+
+if [[ ${ONLY:-} == fleet || -z ${ONLY:-} ]]; then
+echo "== replicas that learn their number: one client, 6 connections, --client-rate 1MiB, no --replicas"
+for n in 3 2 5; do
+    for run in $(seq "$RUNS"); do
+        fleet "$n" --client-rate 1MiB
+        excess "$n replicas, start burst run $run" 1048576 "$("$LOAD" "${URLS[@]}" --seconds 1 --connections 6)"
+        sleep 2
+        excess "$n replicas, 6 s run $run" 1048576 "$("$LOAD" "${URLS[@]}" --seconds 6 --connections 6)"
+        sleep 2
+        outage "$n replicas, 6 s with a 3 s Redis outage run $run"
+        stop_replicas "${FLEET[@]}"
+    done
+done
+echo "== the same outage, three replicas with --replicas 1 (the former default: each at the whole rate)"
+for run in $(seq "$RUNS"); do
+    fleet 3 --client-rate 1MiB --replicas 1
+    outage "3 replicas, --replicas 1, 6 s with a 3 s Redis outage run $run"
+    stop_replicas "${FLEET[@]}"
+done
+fi
+[[ ${ONLY:-} == fleet ]] && exit 0
 
 echo "== one client through two replicas, --client-rate 1MiB, 4 connections to each"
 for run in $(seq "$RUNS"); do

@@ -314,3 +314,192 @@ fn a_redis_that_never_answers_is_given_up_on_and_streams_go_on() {
     assert!(took >= at_least(bytes, rate, 1), "{took:?}");
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
+
+/// A replica that lives for a whole test: a layer on a runtime of its own
+/// (whose background tasks, the heartbeat among them, run between rounds), on
+/// its own thread. Dropping it stops it, as a server going away would.
+struct Replica {
+    jobs: Option<std::sync::mpsc::Sender<(Vec<Downloads>, Arc<Barrier>)>>,
+    done: std::sync::mpsc::Receiver<(Duration, u64)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Replica {
+    fn new(layer: RangeServeLayer) -> Self {
+        let (jobs, queue) = std::sync::mpsc::channel::<(Vec<Downloads>, Arc<Barrier>)>();
+        let (report, done) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            for (downloads, start) in queue {
+                start.wait();
+                let began = Instant::now();
+                let bytes = runtime.block_on(download_all(layer.clone(), downloads));
+                report.send((began.elapsed(), bytes)).unwrap();
+            }
+        });
+        Self {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Runs `downloads` on each of `replicas`, all starting together; returns the
+/// slowest one's time and the bytes in all.
+fn round(replicas: &[&Replica], downloads: &[Downloads]) -> (Duration, u64) {
+    let start = Arc::new(Barrier::new(replicas.len()));
+    for replica in replicas {
+        let job = (downloads.to_vec(), start.clone());
+        replica.jobs.as_ref().unwrap().send(job).unwrap();
+    }
+    replicas
+        .iter()
+        .map(|replica| replica.done.recv().unwrap())
+        .fold((Duration::ZERO, 0), |(slowest, sum), (took, bytes)| {
+            (slowest.max(took), sum + bytes)
+        })
+}
+
+/// `streams` downloads of `len` bytes by client 10.0.0.1.
+fn client(streams: usize, len: u64) -> Vec<Downloads> {
+    vec![Downloads {
+        peer: "10.0.0.1",
+        streams,
+        len: len as usize,
+    }]
+}
+
+/// The least time `bytes` can take at `rate` with `burst` of it at once.
+fn at_least_with(bytes: u64, rate: u64, burst: Duration) -> Duration {
+    let burst = (rate as f64 * burst.as_secs_f64()) as u64;
+    Duration::from_secs_f64(bytes.saturating_sub(burst) as f64 / rate as f64)
+}
+
+#[test]
+fn replicas_starting_at_once_on_a_new_key_get_a_bounded_burst_however_many() {
+    let Some(redis) = RedisServer::start_or_skip("replicas_starting_at_once") else {
+        return;
+    };
+    let rate = 512 * KIB;
+    for replicas in [3, 5] {
+        let prefix = format!("start-{replicas}");
+        let layers = (0..replicas).map(|_| client_rate_replica(&redis, &prefix, rate));
+        let fleet: Vec<Replica> = layers.map(Replica::new).collect();
+        // One stream each, 48 KiB: 240 KiB in all with five, 0.47 s of the
+        // rate. A slice per replica at once would send it all in no time.
+        let (took, bytes) = round(&fleet.iter().collect::<Vec<_>>(), &client(1, 48 * KIB));
+        assert_eq!(bytes, replicas * 48 * KIB);
+        // The documented start burst: at most 150 ms of the rate in all.
+        let least = at_least_with(bytes, rate, Duration::from_millis(150));
+        assert!(took >= least, "{replicas} replicas: {took:?} < {least:?}");
+        assert!(took < Duration::from_secs(10), "{took:?}");
+    }
+}
+
+#[test]
+fn three_replicas_with_no_count_hold_one_client_to_its_rate_through_an_outage() {
+    let Some(mut redis) = RedisServer::start_or_skip("three_replicas_with_no_count") else {
+        return;
+    };
+    let rate = 384 * KIB;
+    let fleet: Vec<Replica> = (0..3)
+        .map(|_| {
+            let limits = limits(&redis, "fleet").retry_after(Duration::from_millis(200));
+            Replica::new(
+                RangeServeLayer::new()
+                    .client_rate(Bandwidth::new(rate))
+                    .redis(limits),
+            )
+        })
+        .collect();
+    let all: Vec<&Replica> = fleet.iter().collect();
+    // Two streams on each replica, 1.5 s of the rate in all: the three learn
+    // they are three as they go.
+    let (took, bytes) = round(&all, &client(2, 96 * KIB));
+    assert_eq!(bytes, 576 * KIB);
+    assert!(
+        took >= at_least_with(bytes, rate, Duration::from_millis(150)),
+        "{took:?}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(redis.command(&["ZCARD", "fleet:replicas"]), ":3");
+    // Redis goes away: each goes on at a third of the rate (a count of one
+    // would send it three times as fast). The documented slack: the local
+    // buckets, 100 ms of the rate in all.
+    redis.kill();
+    let (took, bytes) = round(&all, &client(2, 64 * KIB));
+    assert_eq!(bytes, 384 * KIB, "streams went on under the fallback");
+    let least = at_least_with(bytes, rate, Duration::from_millis(100));
+    assert!(took >= least, "{took:?} < {least:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    // Back: they rejoin the shared budget.
+    redis.start();
+    let (_, bytes) = round(&all, &client(2, 32 * KIB));
+    assert_eq!(bytes, 192 * KIB);
+    assert_eq!(redis.command(&["EXISTS", "fleet:client:10.0.0.1"]), ":1");
+}
+
+#[test]
+fn replicas_going_away_raise_the_share_of_the_one_left() {
+    let Some(mut redis) = RedisServer::start_or_skip("replicas_going_away") else {
+        return;
+    };
+    let rate = 256 * KIB;
+    let mut fleet: Vec<Replica> = (0..3)
+        .map(|_| {
+            let limits = limits(&redis, "leave").retry_after(Duration::from_millis(200));
+            Replica::new(
+                RangeServeLayer::new()
+                    .client_rate(Bandwidth::new(rate))
+                    .redis(limits),
+            )
+        })
+        .collect();
+    let all: Vec<&Replica> = fleet.iter().collect();
+    round(&all, &client(1, 64 * KIB));
+    assert_eq!(redis.command(&["ZCARD", "leave:replicas"]), ":3");
+    // Redis down, three replicas known: the first one alone at a third.
+    let outage = |redis: &mut RedisServer, replica: &Replica| {
+        redis.kill();
+        let (took, bytes) = round(&[replica], &client(1, 64 * KIB));
+        assert_eq!(bytes, 64 * KIB);
+        redis.start();
+        took
+    };
+    let at_a_third = outage(&mut redis, &fleet[0]);
+    let least = at_least_with(64 * KIB, rate / 3, Duration::from_millis(100));
+    assert!(at_a_third >= least, "{at_a_third:?} < {least:?}");
+    // Back, and two replicas go away; the one left rejoins and, with its
+    // heartbeats, drops them from the count (after three silent seconds).
+    round(&[&fleet[0]], &client(1, 16 * KIB));
+    fleet.truncate(1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while redis.command(&["ZCARD", "leave:replicas"]) != ":1" {
+        assert!(
+            Instant::now() < deadline,
+            "the replicas that left are still counted: {}",
+            redis.command(&["ZCARD", "leave:replicas"])
+        );
+        std::thread::yield_now();
+    }
+    // Its next lease reads the count; Redis down again: the whole rate now,
+    // three times as fast as before (half the time asked, to spare a slow
+    // machine).
+    round(&[&fleet[0]], &client(1, 16 * KIB));
+    let alone = outage(&mut redis, &fleet[0]);
+    assert!(alone < at_a_third / 2, "{alone:?} vs {at_a_third:?}");
+}

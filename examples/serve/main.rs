@@ -139,8 +139,8 @@ struct Args {
     redis_prefix: String,
 
     /// While Redis is unreachable: `share` goes on at 1/--replicas of each
-    /// shared rate (fail open), `wait` sends nothing until Redis is back (fail
-    /// closed).
+    /// shared rate, or 1/(the replicas last seen in Redis) without --replicas
+    /// (fail open); `wait` sends nothing until Redis is back (fail closed).
     #[arg(long, value_name = "MODE", default_value = "share", value_parser = ["share", "wait"])]
     redis_fallback: String,
 
@@ -150,9 +150,11 @@ struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = 0.1)]
     redis_lease: f64,
 
-    /// How many servers share the Redis budgets (for --redis-fallback share).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    replicas: u32,
+    /// How many servers share the Redis budgets, for --redis-fallback share:
+    /// while Redis is unreachable each goes on at 1/N of each shared rate.
+    /// Without it the count is learned from Redis (the servers' heartbeats).
+    #[arg(long, value_name = "N")]
+    replicas: Option<u32>,
 
     /// Digest algorithm hashed in the background for `Repr-Digest` and `Digest`:
     /// sha-256, sha-512, or none (no digest fields at all). Checksum files
@@ -368,7 +370,9 @@ fn layer(args: &Args, progress: progress::Progress) -> Result<RangeServeLayer, S
     if let Some(url) = &args.redis {
         let fallback = match args.redis_fallback.as_str() {
             "wait" => Fallback::Wait,
-            _ => Fallback::local_share(args.replicas),
+            _ => args
+                .replicas
+                .map_or(Fallback::LearnedShare, Fallback::local_share),
         };
         let limits = RedisLimits::new(url.as_str())
             .map_err(|e| format!("--redis {url}: {e}"))?

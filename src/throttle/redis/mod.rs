@@ -2,6 +2,7 @@
 //! feature): [`RedisLimits`] is the public face, [`Store`] the seam a limit's
 //! turn keeper leases through.
 
+mod fleet;
 mod limits;
 mod store;
 
