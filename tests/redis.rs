@@ -252,7 +252,7 @@ fn streams_go_on_while_redis_is_down_and_rejoin_when_it_is_back() {
         .redis(
             limits(&redis, "outage")
                 .fallback(Fallback::local_share(2))
-                .retry_after(Duration::from_millis(200)),
+                .probe_interval(Duration::from_millis(200)),
         );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -418,7 +418,7 @@ fn three_replicas_with_no_count_hold_one_client_to_its_rate_through_an_outage() 
     let rate = 384 * KIB;
     let fleet: Vec<Replica> = (0..3)
         .map(|_| {
-            let limits = limits(&redis, "fleet").retry_after(Duration::from_millis(200));
+            let limits = limits(&redis, "fleet").probe_interval(Duration::from_millis(200));
             Replica::new(
                 RangeServeLayer::new()
                     .client_rate(Bandwidth::new(rate))
@@ -461,7 +461,7 @@ fn replicas_going_away_raise_the_share_of_the_one_left() {
     let rate = 256 * KIB;
     let mut fleet: Vec<Replica> = (0..3)
         .map(|_| {
-            let limits = limits(&redis, "leave").retry_after(Duration::from_millis(200));
+            let limits = limits(&redis, "leave").probe_interval(Duration::from_millis(200));
             Replica::new(
                 RangeServeLayer::new()
                     .client_rate(Bandwidth::new(rate))

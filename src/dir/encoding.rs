@@ -30,7 +30,7 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    /// Every coding, in the order [`ServeDir::precompressed`](super::ServeDir::precompressed)
+    /// Every coding, in the order [`ServeDir::precompressed`](crate::ServeDir::precompressed)
     /// prefers them when given all: smallest output first.
     ///
     /// ```

@@ -3,9 +3,9 @@
 //! fallback.
 //!
 //! Compared with tower-http's `ServeDir`, each feature is there
-//! (`precompressed_br/gzip/zstd/deflate` are [`ServeDir::precompressed`],
-//! `append_index_html_on_directories` is [`ServeDir::index`], `fallback` and
-//! `not_found_service` are [`ServeDir::fallback`]), and under
+//! (`precompressed_br/gzip/zstd/deflate` are [`ServeDir::precompressed`](crate::ServeDir::precompressed),
+//! `append_index_html_on_directories` is [`ServeDir::index`](crate::ServeDir::index), `fallback` and
+//! `not_found_service` are [`ServeDir::fallback`](crate::ServeDir::fallback)), and under
 //! [`RangeServeLayer`](crate::RangeServeLayer) precompressed variants get
 //! ranges, `If-Range` and 304 on their own bytes.
 

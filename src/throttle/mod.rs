@@ -18,7 +18,7 @@
 //! A limit left unlimited turns nothing on: a response under no finite limit is
 //! sent unthrottled, counts towards nothing and costs nothing per chunk. A
 //! response that started so is not throttled later if a
-//! [`BandwidthControl`](crate::BandwidthControl) sets a limit meanwhile; responses
+//! [`BandwidthControl`] sets a limit meanwhile; responses
 //! that were under a limit follow its changes.
 //!
 //! Shared limits are [`leaky-bucket`](https://docs.rs/leaky-bucket) limiters
@@ -28,7 +28,7 @@
 //!
 //! # Precedence
 //!
-//! For each request the layer builds a [`Policy`](crate::Policy) from its
+//! For each request the layer builds a [`Policy`] from its
 //! settings, then hands it to the [policy function](crate::RangeServeLayer::policy),
 //! if any, which may read and change any of it (pick the tier from an
 //! authentication extension, say). Last, a
@@ -65,7 +65,7 @@
 //!
 //! # Clients
 //!
-//! A client is told apart by its [`ClientKey`](crate::ClientKey), found by the
+//! A client is told apart by its [`ClientKey`], found by the
 //! layer's [`client_key`](crate::RangeServeLayer::client_key) function (by
 //! default the peer IP, from a `SocketAddr` extension or axum's `ConnectInfo`) or
 //! set by the policy function. When a client rate or a stream cap applies and no

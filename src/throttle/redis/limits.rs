@@ -174,7 +174,7 @@ return heartbeat(KEYS[1], ARGV[1], 1, tonumber(ARGV[2]))
 ///
 /// A lease that fails or takes longer than [`timeout`](Self::timeout) (250 ms by
 /// default) switches every limit of this `RedisLimits` to its [`Fallback`] for
-/// [`retry_after`](Self::retry_after) (one second); then a probe, in the
+/// [`probe_interval`](Self::probe_interval) (one second); then a probe, in the
 /// background, asks Redis again, and when it answers all limits rejoin the
 /// shared budget by themselves. Only the lease that found Redis failing waits
 /// for it (up to the timeout); a stream never fails because Redis did.
@@ -248,7 +248,7 @@ pub struct RedisLimits {
 /// of each one's share, 100 ms of the rate in all) and, on the way back, the
 /// key's bucket in Redis (100 ms of the rate for a key Redis lost, 125 ms at
 /// most). Replicas rejoin one by one, each at its next probe (within
-/// [`retry_after`](RedisLimits::retry_after)); until the last one has, those
+/// [`probe_interval`](RedisLimits::probe_interval)); until the last one has, those
 /// back share the whole rate through Redis while the others still go at
 /// `rate / n`, as in a partition (below). Measured with three replicas and a
 /// 3 s outage: +1.4 to +3.9% over 6 s; with five, up to +7.3%.
@@ -370,18 +370,20 @@ impl RedisLimits {
     }
 
     /// How long every limit stays on its fallback after Redis failed before it
-    /// is asked again (one second by default, at least 10 ms). The question is
+    /// is asked again (one second by default, at least 10 ms). (Not to be
+    /// confused with [`RangeServeLayer::retry_after`](crate::RangeServeLayer::retry_after),
+    /// the `Retry-After` sent to clients.) The question is
     /// a probe in a task of its own (a lease of nothing): streams keep their
     /// fallback until Redis has answered it.
     ///
     /// ```
     /// # use tower_range_serve::throttle::RedisLimits;
     /// # use std::time::Duration;
-    /// let redis = RedisLimits::new("redis://127.0.0.1/")?.retry_after(Duration::from_secs(2));
+    /// let redis = RedisLimits::new("redis://127.0.0.1/")?.probe_interval(Duration::from_secs(2));
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// ```
-    pub fn retry_after(mut self, retry: Duration) -> Self {
-        self.policy.retry = retry.max(Duration::from_millis(10));
+    pub fn probe_interval(mut self, every: Duration) -> Self {
+        self.policy.retry = every.max(Duration::from_millis(10));
         self
     }
 
@@ -520,7 +522,7 @@ impl fmt::Debug for RedisLimits {
             .field("prefix", &self.prefix)
             .field("lease", &self.policy.lease)
             .field("timeout", &self.policy.timeout)
-            .field("retry_after", &self.policy.retry)
+            .field("probe_interval", &self.policy.retry)
             .field("fallback", &self.policy.fallback)
             .finish_non_exhaustive()
     }
