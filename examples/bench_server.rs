@@ -116,6 +116,8 @@ where
                 continue;
             }
         };
+        // As nginx (`tcp_nodelay on`) and Go do.
+        let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(service.clone());
         tokio::spawn(async move {
             let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -53,6 +53,8 @@ async fn main() -> std::io::Result<()> {
         let Ok((stream, _peer)) = listener.accept().await else {
             continue; // out of file descriptors and the like: keep serving
         };
+        // Small frames go out at once, not after the previous segment's ACK.
+        let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(service.clone());
         tokio::spawn(async move {
             // Errors are clients going away mid-download.

@@ -288,6 +288,11 @@ async fn main() -> ExitCode {
             },
             () = &mut stop => break,
         };
+        // Frames go out as they come (as nginx's `tcp_nodelay` and Go do): a
+        // frame smaller than a segment must not wait for the last one's ACK.
+        if let Err(e) = stream.set_nodelay(true) {
+            eprintln!("cannot set TCP_NODELAY: {e}");
+        }
         if args.send_buffer > 0 {
             let size = usize::try_from(args.send_buffer).unwrap_or(usize::MAX);
             if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(size) {

@@ -16,6 +16,8 @@ use crate::protocol::{ByteRange, Segment};
 use crate::source::{RangeSource, ReadFuture};
 use crate::throttle::Throttle;
 
+use super::ramp::Ramp;
+
 /// The default number of bytes read from the source at once: 64 KiB.
 pub const DEFAULT_CHUNK_SIZE: usize = 64 * 1024;
 
@@ -56,6 +58,8 @@ pub struct RangeBody {
     held: Option<Bytes>,
     /// Shutdown, progress and end reporting.
     tracker: Option<Tracker>,
+    /// How large a frame may be by now (see [`Ramp`]).
+    ramp: Ramp,
 }
 
 struct Reader {
@@ -91,6 +95,7 @@ impl RangeBody {
             throttle: None,
             held: None,
             tracker: None,
+            ramp: Ramp::default(),
         }
     }
 
@@ -134,6 +139,7 @@ impl RangeBody {
             throttle: None,
             held: None,
             tracker: None,
+            ramp: Ramp::default(),
         }
     }
 
@@ -300,9 +306,11 @@ impl Body for RangeBody {
         }
         let reader = this.reader.as_mut().expect("checked above");
         let configured = reader.chunk_size;
+        // A throttled response's chunks follow its rate; the others ramp up.
+        let ramped = this.ramp.max_chunk(configured);
         let max_chunk = |throttle: &Option<Throttle>| match throttle {
             Some(throttle) => throttle.max_chunk(configured),
-            None => configured,
+            None => ramped,
         };
         let chunk = match this.held.take() {
             Some(chunk) => chunk,
@@ -333,6 +341,7 @@ impl Body for RangeBody {
         if let Some(tracker) = &mut this.tracker {
             tracker.sent(chunk.len());
         }
+        this.ramp.sent(chunk.len());
         Poll::Ready(Some(Ok(Frame::data(chunk))))
     }
 

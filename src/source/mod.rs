@@ -9,6 +9,7 @@ pub(crate) mod body;
 mod bytes;
 mod file;
 mod pool;
+mod ramp;
 
 pub(crate) use self::body::{DEFAULT_CHUNK_SIZE, RangeBody};
 pub use self::file::FileSource;

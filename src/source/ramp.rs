@@ -1,0 +1,77 @@
+//! [`Ramp`]: how large the next frame of a download may be, by how much of it
+//! the client has taken.
+//!
+//! A frame handed to the server stays in memory until the socket takes it. For
+//! a client that never reads, the kernel's buffers (the send buffer, the
+//! peer's receive buffer: about a megabyte on loopback with the demo's 512 KiB
+//! send buffer) fill at once, and the frame the server holds then is the one
+//! that stays: 2,000 such clients held 2,000 chunks. So a download starts with
+//! small frames and lets them grow only as it goes on: a frame is at most a
+//! 128th of what was sent before it (8 KiB up to 1 MiB sent, 16 KiB up to
+//! 2 MiB, 64 KiB from 8 MiB), from 8 KiB up to the layer's chunk size. A
+//! client that has taken more than its buffers hold is reading, and gets the
+//! large frames that make a long download cheap (BENCHMARKS.md has what the
+//! small first frames cost a 1 MiB file).
+
+/// The smallest frame a ramp allows (and the first).
+pub(crate) const START: usize = 8 * 1024;
+
+/// A download's frame-size ramp.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Ramp {
+    sent: u64,
+}
+
+impl Ramp {
+    /// The largest next frame, at most `configured`.
+    pub(crate) fn max_chunk(&self, configured: usize) -> usize {
+        let earned = usize::try_from(self.sent / 128).unwrap_or(usize::MAX);
+        // Whole powers of two: the buffer pool's size classes.
+        let earned = match earned.checked_next_power_of_two() {
+            Some(power) if power == earned => power,
+            Some(power) => power / 2,
+            None => usize::MAX,
+        };
+        earned.max(START).min(configured)
+    }
+
+    /// Counts `bytes` as sent.
+    pub(crate) fn sent(&mut self, bytes: usize) {
+        self.sent = self.sent.saturating_add(bytes as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KIB: usize = 1024;
+
+    fn after(bytes: usize) -> Ramp {
+        let mut ramp = Ramp::default();
+        ramp.sent(bytes);
+        ramp
+    }
+
+    #[test]
+    fn frames_grow_with_what_was_sent() {
+        assert_eq!(Ramp::default().max_chunk(64 * KIB), 8 * KIB);
+        assert_eq!(after(1024 * KIB - 1).max_chunk(64 * KIB), 8 * KIB);
+        assert_eq!(after(1024 * KIB).max_chunk(64 * KIB), 8 * KIB);
+        assert_eq!(after(2048 * KIB).max_chunk(64 * KIB), 16 * KIB);
+        assert_eq!(after(3072 * KIB).max_chunk(64 * KIB), 16 * KIB);
+        assert_eq!(after(4096 * KIB).max_chunk(64 * KIB), 32 * KIB);
+        assert_eq!(after(8192 * KIB).max_chunk(64 * KIB), 64 * KIB);
+        assert_eq!(after(1 << 30).max_chunk(64 * KIB), 64 * KIB);
+        assert_eq!(after(1 << 30).max_chunk(1024 * KIB), 1024 * KIB);
+    }
+
+    #[test]
+    fn a_small_configured_chunk_is_never_exceeded() {
+        assert_eq!(Ramp::default().max_chunk(4 * KIB), 4 * KIB);
+        assert_eq!(after(1 << 30).max_chunk(1), 1);
+        let mut ramp = after(usize::MAX);
+        ramp.sent(usize::MAX);
+        assert_eq!(ramp.max_chunk(usize::MAX), 1 << 56); // u64::MAX / 128, rounded down
+    }
+}
