@@ -177,6 +177,9 @@ pub mod dir;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod lifecycle;
+#[cfg(feature = "object-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
+pub mod objects;
 mod protocol;
 mod serve;
 pub mod source;
@@ -186,7 +189,7 @@ pub use self::dir::ServeDir;
 pub use self::serve::{
     DEFAULT_MAX_RANGES, FileResponse, RangeServe, RangeServeLayer, ResponseBody, ResponseFuture,
 };
-pub use self::source::body::{DEFAULT_CHUNK_SIZE, RangeBody};
+pub use self::source::body::{DEFAULT_CHUNK_SIZE, DEFAULT_READ_AHEAD, RangeBody};
 pub use self::throttle::{Bandwidth, BandwidthControl, ClientKey, Policy};
 
 /// The error type of [`ResponseBody`]: the inner body's error or an I/O error.

@@ -1,7 +1,7 @@
 //! [`ServeDir`]: files under a root directory, by request path.
 
 mod future;
-mod path;
+pub(crate) mod path;
 mod service;
 
 pub use self::future::ResponseFuture;

@@ -104,7 +104,8 @@ where
             decision,
             representation.source,
             config.chunk_size,
-        );
+        )
+        .read_ahead(config.read_ahead);
         let body = if http_body::Body::is_end_stream(&body) {
             body
         } else if captured.head {
