@@ -801,18 +801,14 @@ mod tests {
         drop(body);
     }
 
+    type Feeder = tokio::sync::mpsc::UnboundedSender<io::Result<Bytes>>;
+
     /// A source streamed from a channel the test feeds.
     #[derive(Debug, Default)]
     struct Streamed {
         data: Bytes,
         /// The sender of each stream opened, and its range.
-        streams: Mutex<
-            Vec<(
-                u64,
-                u64,
-                tokio::sync::mpsc::UnboundedSender<io::Result<Bytes>>,
-            )>,
-        >,
+        streams: Mutex<Vec<(u64, u64, Feeder)>>,
         /// Pieces the body has taken from the streams.
         taken: Arc<AtomicUsize>,
     }
