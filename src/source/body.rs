@@ -426,10 +426,13 @@ impl Reader {
                                     stream,
                                     left: range.len(),
                                 },
-                                None => Fetch::Reads {
-                                    next: range.start,
-                                    end: range.end,
-                                },
+                                None => {
+                                    self.source.will_read(range.start, range.len());
+                                    Fetch::Reads {
+                                        next: range.start,
+                                        end: range.end,
+                                    }
+                                }
                             });
                         }
                     }

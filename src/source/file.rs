@@ -33,6 +33,13 @@ use super::{RangeSource, ReadFuture};
 /// replaced by renaming another over its path is not a change of the open file,
 /// which is sent to the end.
 ///
+/// On Linux, a read that misses the page cache also asks the kernel to read
+/// ahead (`posix_fadvise`): `SEQUENTIAL` for a planned range of 1 MiB or more
+/// (a larger kernel readahead window), and `WILLNEED` for the next 4 MiB of the
+/// planned range, renewed as the reads advance. The kernel reads those pages
+/// into its cache while the download runs; they cost no memory of the download,
+/// and a range the client will not get is not asked for.
+///
 /// # Example
 ///
 /// ```
@@ -52,7 +59,26 @@ pub struct FileSource {
     file: File,
     len: u64,
     modified: Option<SystemTime>,
+    #[cfg(target_os = "linux")]
+    advice: Advice,
 }
+
+/// What the kernel was told to read ahead.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Default)]
+struct Advice {
+    /// The end of the range the body reads in order.
+    planned_end: std::sync::atomic::AtomicU64,
+    /// Up to where `WILLNEED` was asked for.
+    advised_until: std::sync::atomic::AtomicU64,
+}
+
+/// Planned ranges from this length on are read `SEQUENTIAL`.
+#[cfg(target_os = "linux")]
+const SEQUENTIAL_FROM: u64 = 1 << 20;
+/// How far ahead of a missed read `WILLNEED` reaches.
+#[cfg(target_os = "linux")]
+const WILLNEED_WINDOW: u64 = 4 << 20;
 
 impl FileSource {
     /// Opens a regular file on the blocking pool.
@@ -84,6 +110,8 @@ impl FileSource {
             file,
             len: metadata.len(),
             modified: metadata.modified().ok(),
+            #[cfg(target_os = "linux")]
+            advice: Advice::default(),
         })
     }
 
@@ -112,6 +140,24 @@ impl FileSource {
             Err(Errno::AGAIN | Errno::OPNOTSUPP | Errno::INTR) => None,
             Err(e) => Some(Err(e.into())),
         }
+    }
+
+    /// After a miss at `offset`: asks the kernel for the next
+    /// [`WILLNEED_WINDOW`] bytes of the planned range, if less than half of that
+    /// is already asked for. Runs on the blocking pool (it may wait to submit).
+    #[cfg(target_os = "linux")]
+    fn advise_ahead(&self, offset: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let end = self.advice.planned_end.load(Relaxed).min(self.len);
+        let until = self.advice.advised_until.load(Relaxed);
+        let from = until.max(offset);
+        let to = (offset + WILLNEED_WINDOW).min(end);
+        if to <= from || until >= offset + WILLNEED_WINDOW / 2 {
+            return;
+        }
+        self.advice.advised_until.fetch_max(to, Relaxed);
+        let len = std::num::NonZeroU64::new(to - from);
+        let _ = rustix::fs::fadvise(&self.file, from, len, rustix::fs::Advice::WillNeed);
     }
 
     fn read_exact_at(&self, offset: u64, len: usize) -> io::Result<Bytes> {
@@ -166,8 +212,26 @@ impl RangeSource for FileSource {
                 "file reads need a tokio runtime",
             ))));
         };
-        let read = runtime.spawn_blocking(move || self.read_exact_at(offset, len));
+        let read = runtime.spawn_blocking(move || {
+            #[cfg(target_os = "linux")]
+            self.advise_ahead(offset);
+            self.read_exact_at(offset, len)
+        });
         Box::pin(async move { read.await.map_err(io::Error::other)? })
+    }
+
+    fn will_read(&self, offset: u64, len: u64) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.advice.planned_end.store(offset + len, Relaxed);
+            self.advice.advised_until.store(offset, Relaxed);
+            if len >= SEQUENTIAL_FROM {
+                let _ = rustix::fs::fadvise(&self.file, 0, None, rustix::fs::Advice::Sequential);
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (offset, len);
     }
 }
 
@@ -218,6 +282,34 @@ mod tests {
         assert_eq!(chunk.len(), 65536);
         // Past the end: left to the blocking read, which reports it.
         assert!(source.read_cached(99_000, 65536).is_none());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_kernel_is_asked_to_read_ahead_within_the_planned_range_only() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let file = tempfile::NamedTempFile::new().unwrap();
+        file.as_file().set_len(20 << 20).unwrap();
+        let source = FileSource::open_blocking(file.path()).unwrap();
+        let until = || source.advice.advised_until.load(Relaxed);
+        // No plan: nothing is advised.
+        source.advise_ahead(0);
+        assert_eq!(until(), 0);
+        source.will_read(1000, 10 << 20);
+        source.advise_ahead(1000);
+        assert_eq!(until(), 1000 + WILLNEED_WINDOW);
+        // Not renewed before half of the window is read.
+        source.advise_ahead(1000 + WILLNEED_WINDOW / 4);
+        assert_eq!(until(), 1000 + WILLNEED_WINDOW);
+        source.advise_ahead(1000 + WILLNEED_WINDOW * 3 / 4);
+        assert_eq!(until(), 1000 + WILLNEED_WINDOW * 7 / 4);
+        // Never past the planned range.
+        source.advise_ahead(9 << 20);
+        assert_eq!(until(), 1000 + (10 << 20));
+        // A small range asks for no more than itself.
+        source.will_read(5 << 20, 100);
+        source.advise_ahead(5 << 20);
+        assert_eq!(until(), (5 << 20) + 100);
     }
 
     #[tokio::test]

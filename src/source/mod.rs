@@ -129,4 +129,18 @@ pub trait RangeSource: fmt::Debug + Send + Sync + 'static {
         let _ = (offset, len);
         None
     }
+
+    /// A hint, before the body reads `len` bytes from `offset` in order with
+    /// [`read_at`](RangeSource::read_at): a source may prepare (a file tells the
+    /// kernel to read ahead, see [`FileSource`]). Does nothing by default.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tower_range_serve::source::RangeSource;
+    ///
+    /// Bytes::from_static(b"abc").will_read(0, 3); // nothing to prepare
+    /// ```
+    fn will_read(&self, offset: u64, len: u64) {
+        let _ = (offset, len);
+    }
 }
