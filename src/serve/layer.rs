@@ -80,8 +80,9 @@ impl RangeServeLayer {
     /// frame. Defaults to 64 KiB ([`DEFAULT_CHUNK_SIZE`]); values below 1 are
     /// treated as 1.
     ///
-    /// The body holds about one chunk per stream: the next chunk is read ahead,
-    /// while one is sent, only when reads wait for the disk. The
+    /// The body holds about one chunk per stream: later chunks are read ahead,
+    /// while one is sent, only when reads wait (see
+    /// [`read_ahead`](Self::read_ahead)). The
     /// server's buffers come on top: with hyper, its HTTP/1 write buffer
     /// (`http1().max_buf_size`, about 400 KiB by default) dominates the memory of a
     /// stalled client; 8 KiB bounds it (see BENCHMARKS.md).

@@ -26,11 +26,14 @@ pub const DEFAULT_READ_AHEAD: usize = 1024 * 1024;
 /// The response body of a file-backed response.
 ///
 /// It streams a plan of segments (ranges of a [`RangeSource`], and for
-/// `multipart/byteranges` the boundaries between them), reading at most one chunk at
-/// a time with positional reads. While a chunk is being sent, the next one is
-/// already being read if the source's reads have to wait (disk); reads that
-/// complete at once (cached pages) are made when the chunk is asked for, so a
-/// client that stops reading does not make the server hold one more chunk. Its
+/// `multipart/byteranges` the boundaries between them), with positional reads of
+/// at most one chunk each, or one stream per range for sources that stream
+/// ([`RangeSource::stream_range`]). Reads that complete at once (cached pages)
+/// are made when the chunk is asked for, so a client that stops reading does not
+/// make the server hold one more chunk. When the client has to wait for reads
+/// (disk, object storage), the next ones are made while it is sent, several at
+/// once, within the read-ahead budget (see
+/// [`RangeServeLayer::read_ahead`](crate::RangeServeLayer::read_ahead)). Its
 /// [`size_hint`](Body::size_hint) is exact, so a server can send
 /// `Content-Length`; after the last frame it returns `None` forever.
 ///
