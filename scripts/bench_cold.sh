@@ -5,6 +5,7 @@
 #
 #   sudo bash scripts/bench_cold.sh                # RUNS=5 by default
 #   BASE_SERVE=/tmp/serve-base bash scripts/bench_cold.sh   # also an older build
+#   VARIANTS='ra0:--read-ahead 0' bash scripts/bench_cold.sh  # and other flags
 #
 # The files live in COLD_DIR (default /var/tmp/bench-cold, on a real disk, not
 # tmpfs): `old.bin` is kept between runs (written once, as a library's files
@@ -55,6 +56,17 @@ if [[ -n ${BASE_SERVE:-} ]]; then
     PORT[base]=3293
     SERVERS+=(base)
 fi
+port=3294
+IFS=';' read -ra variants <<<"${VARIANTS:-}"
+for variant in "${variants[@]}"; do
+    name=${variant%%:*}
+    # shellcheck disable=SC2086 # the flags are words
+    "$SERVE" --root "$COLD_DIR" --addr "127.0.0.1:$port" --progress 0 ${variant#*:} >>"$WORK/$name.log" 2>&1 &
+    PIDS+=($!)
+    PORT[$name]=$port
+    SERVERS+=("$name")
+    port=$((port + 1))
+done
 for server in "${SERVERS[@]}"; do
     for _ in $(seq 100); do
         curl -s -o /dev/null --max-time 1 -r 0-0 "http://127.0.0.1:${PORT[$server]}/old.bin" && continue 2

@@ -104,11 +104,11 @@ impl RangeServeLayer {
     /// below one chunk) turns read-ahead off.
     ///
     /// Reads that complete at once (cached pages, bytes in memory) are never made
-    /// ahead. When the client has to wait for a read, the window of reads in
-    /// flight doubles, from one chunk up to this budget, and it halves when a
-    /// read made ahead turns out not to wait. Nothing is read ahead while the
-    /// client does not read, so a stalled client holds at most this budget
-    /// (in practice, the window it had reached).
+    /// ahead. Each time the client has to wait for a read, the window of reads
+    /// in flight doubles, from one chunk up to this budget, and reads grow to a
+    /// quarter of it (at most 1 MiB). Nothing is read ahead while the client
+    /// does not read, so a stalled client holds at most this budget (in
+    /// practice, the window it had reached).
     ///
     /// ```
     /// use tower_range_serve::RangeServeLayer;

@@ -19,6 +19,9 @@ use crate::throttle::Throttle;
 /// The default number of bytes read from the source at once: 64 KiB.
 pub const DEFAULT_CHUNK_SIZE: usize = 64 * 1024;
 
+/// The largest read of a body whose reads wait (the window's quarter).
+const MAX_READ: usize = 1024 * 1024;
+
 /// The default read-ahead budget of one download: 1 MiB. See
 /// [`RangeServeLayer::read_ahead`](crate::RangeServeLayer::read_ahead).
 pub const DEFAULT_READ_AHEAD: usize = 1024 * 1024;
@@ -112,10 +115,14 @@ impl Read {
 ///
 /// It opens only for sources whose reads wait. Each time the client is ready
 /// for a chunk that is not there yet, the window doubles (from one chunk), up to
-/// the budget; each time a read made ahead completes at once (the bytes were in
-/// memory or the page cache after all), it halves. Nothing is read ahead while
-/// the body is not polled, so a client that stops reading stops the read-ahead,
-/// with at most the window held for it.
+/// the budget. It does not close again during the download: a cold file is
+/// mostly read from the kernel's readahead, and the reads that miss come at
+/// intervals, each costing a trip to the blocking pool and back (milliseconds
+/// on a loaded machine) that a window closed in between would make the client
+/// wait for. While it is open, reads are a quarter of the window (from one chunk
+/// up to [`MAX_READ`]): fewer trips, each sent as several frames. Nothing is
+/// read ahead while the body is not polled, so a client that stops reading
+/// stops the read-ahead, with at most the window held for it.
 #[derive(Debug, Clone, Copy)]
 struct ReadAhead {
     budget: usize,
@@ -128,9 +135,9 @@ impl ReadAhead {
         self.window = (self.window.saturating_mul(2)).max(chunk).min(self.budget);
     }
 
-    /// A read made ahead did not have to wait: read less far ahead.
-    fn in_time(&mut self) {
-        self.window /= 2;
+    /// How many bytes to read at once.
+    fn read_size(&self, max_chunk: usize) -> usize {
+        (self.window / 4).clamp(max_chunk, MAX_READ.max(max_chunk))
     }
 }
 
@@ -240,10 +247,11 @@ impl Reader {
     /// Starts reading the next chunk of the current range (at most `max_chunk`
     /// bytes), polling it once with `cx`. Returns whether it completed at once.
     fn start_read(&mut self, max_chunk: usize, cx: &mut Context<'_>) -> bool {
+        let size = self.ahead.read_size(max_chunk);
         let Some(Fetch::Reads { next, end }) = &mut self.fetch else {
             unreachable!("reads are started for a range read by reads");
         };
-        let len = (*end - *next).min(max_chunk as u64) as usize; // at most `max_chunk`
+        let len = (*end - *next).min(size as u64) as usize; // at most `size`
         let mut read = self.source.clone().read_at(*next, len);
         *next += len as u64;
         let read = match read.as_mut().poll(cx) {
@@ -320,14 +328,12 @@ impl Reader {
         loop {
             match &self.fetch {
                 Some(Fetch::Reads { next, end }) if next < end => {
-                    let len = (end - next).min(max_chunk as u64) as usize;
+                    let len = (end - next).min(self.ahead.read_size(max_chunk) as u64) as usize;
                     if self.queued + len > self.ahead.window {
                         return;
                     }
                     let noop = &mut Context::from_waker(std::task::Waker::noop());
-                    if self.start_read(max_chunk, noop) {
-                        self.ahead.in_time();
-                    }
+                    self.start_read(max_chunk, noop);
                 }
                 Some(Fetch::Stream { left, .. }) if *left > 0 => {
                     if self.queued >= self.ahead.window || self.poll_stream(cx).is_pending() {
@@ -729,6 +735,18 @@ mod tests {
         started: AtomicUsize,
         done: Arc<AtomicUsize>,
         most_in_flight: AtomicUsize,
+        lens: Mutex<Vec<usize>>,
+    }
+
+    fn gated(data: Vec<u8>) -> Arc<Gated> {
+        Arc::new(Gated {
+            data: Bytes::from(data),
+            gate: tokio::sync::Semaphore::new(0),
+            started: AtomicUsize::new(0),
+            done: Arc::default(),
+            most_in_flight: AtomicUsize::new(0),
+            lens: Mutex::default(),
+        })
     }
 
     impl RangeSource for Gated {
@@ -740,6 +758,7 @@ mod tests {
             let started = self.started.fetch_add(1, Ordering::SeqCst) + 1;
             let in_flight = started - self.done.load(Ordering::SeqCst);
             self.most_in_flight.fetch_max(in_flight, Ordering::SeqCst);
+            self.lens.lock().unwrap().push(len);
             let chunk = self.data.slice(offset as usize..offset as usize + len);
             Box::pin(async move {
                 self.gate.acquire().await.unwrap().forget();
@@ -751,13 +770,7 @@ mod tests {
 
     #[tokio::test]
     async fn reads_that_wait_get_more_reads_in_flight_within_the_budget() {
-        let source = Arc::new(Gated {
-            data: Bytes::from((0..200).map(|i| i as u8).collect::<Vec<_>>()),
-            gate: tokio::sync::Semaphore::new(0),
-            started: AtomicUsize::new(0),
-            done: Arc::default(),
-            most_in_flight: AtomicUsize::new(0),
-        });
+        let source = gated((0..200).map(|i| i as u8).collect());
         let mut body = RangeBody::full(source.clone(), 10).read_ahead(40);
         let mut sent = Vec::new();
         let mut in_flight_after_frame = Vec::new();
@@ -781,14 +794,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn reads_grow_with_the_window_and_are_sent_in_chunks() {
+        let source = gated((0..2000).map(|i| i as u8).collect());
+        let mut body = RangeBody::full(source.clone(), 10).read_ahead(160);
+        let mut sent = Vec::new();
+        while sent.len() < 2000 {
+            let mut frame = std::pin::pin!(body.frame());
+            let frame = match poll_once(frame.as_mut()) {
+                Poll::Ready(frame) => frame,
+                Poll::Pending => {
+                    source.gate.add_permits(1);
+                    frame.await
+                }
+            };
+            let chunk = frame.unwrap().unwrap().into_data().unwrap();
+            assert!(chunk.len() <= 10);
+            sent.extend_from_slice(&chunk);
+        }
+        assert_eq!(sent, source.data);
+        // The window reached the budget (160): reads of a quarter of it.
+        let lens = source.lens.lock().unwrap().clone();
+        assert_eq!(lens[..3], [10, 10, 10]);
+        assert!(lens.iter().all(|&len| len <= 40));
+        assert_eq!(
+            lens.iter().filter(|&&len| len == 40).count(),
+            47,
+            "{lens:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_client_that_stops_reading_stops_the_read_ahead() {
-        let source = Arc::new(Gated {
-            data: Bytes::from(vec![1u8; 1000]),
-            gate: tokio::sync::Semaphore::new(0),
-            started: AtomicUsize::new(0),
-            done: Arc::default(),
-            most_in_flight: AtomicUsize::new(0),
-        });
+        let source = gated(vec![1u8; 1000]);
         let mut body = RangeBody::full(source.clone(), 10).read_ahead(40);
         for _ in 0..5 {
             let mut frame = std::pin::pin!(body.frame());

@@ -120,10 +120,11 @@ impl FileSource {
         self.modified
     }
 
-    /// Reads the chunk on this thread if every byte of it is in the page cache;
-    /// `None` if that cannot be done without waiting for the disk.
+    /// Reads the chunk on this thread as far as its pages are in the page
+    /// cache: `Ok` with the buffer and how many bytes were read (all of them,
+    /// some, or none), the rest to be read by the blocking pool.
     #[cfg(target_os = "linux")]
-    fn read_cached(&self, offset: u64, len: usize) -> Option<io::Result<Bytes>> {
+    fn read_cached(&self, offset: u64, len: usize) -> io::Result<(Buffer, usize)> {
         use rustix::io::{Errno, ReadWriteFlags, preadv2};
         let mut buf = Buffer::new(len);
         let read = preadv2(
@@ -133,13 +134,23 @@ impl FileSource {
             ReadWriteFlags::NOWAIT,
         );
         match read {
-            Ok(n) if n == len => Some(self.check_unchanged().map(|()| buf.freeze())),
             // Partly cached, or at the end of a file that shrank: the blocking read
             // finishes it and tells which.
-            Ok(_) => None,
-            Err(Errno::AGAIN | Errno::OPNOTSUPP | Errno::INTR) => None,
-            Err(e) => Some(Err(e.into())),
+            Ok(n) => Ok((buf, n)),
+            Err(Errno::AGAIN | Errno::OPNOTSUPP | Errno::INTR) => Ok((buf, 0)),
+            Err(e) => Err(e.into()),
         }
+    }
+
+    /// Whether a miss at `offset` should ask the kernel for more: less than
+    /// half of [`WILLNEED_WINDOW`] ahead of it is asked for, within the plan.
+    #[cfg(target_os = "linux")]
+    fn wants_advice(&self, offset: u64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let end = self.advice.planned_end.load(Relaxed).min(self.len);
+        let until = self.advice.advised_until.load(Relaxed);
+        until.max(offset) < (offset + WILLNEED_WINDOW).min(end)
+            && until < offset + WILLNEED_WINDOW / 2
     }
 
     /// After a miss at `offset`: asks the kernel for the next
@@ -148,21 +159,32 @@ impl FileSource {
     #[cfg(target_os = "linux")]
     fn advise_ahead(&self, offset: u64) {
         use std::sync::atomic::Ordering::Relaxed;
-        let end = self.advice.planned_end.load(Relaxed).min(self.len);
-        let until = self.advice.advised_until.load(Relaxed);
-        let from = until.max(offset);
-        let to = (offset + WILLNEED_WINDOW).min(end);
-        if to <= from || until >= offset + WILLNEED_WINDOW / 2 {
+        if !self.wants_advice(offset) {
             return;
         }
-        self.advice.advised_until.fetch_max(to, Relaxed);
+        let end = self.advice.planned_end.load(Relaxed).min(self.len);
+        let until = self
+            .advice
+            .advised_until
+            .fetch_max((offset + WILLNEED_WINDOW).min(end), Relaxed);
+        let from = until.max(offset);
+        let to = (offset + WILLNEED_WINDOW).min(end);
+        if to <= from {
+            return;
+        }
         let len = std::num::NonZeroU64::new(to - from);
         let _ = rustix::fs::fadvise(&self.file, from, len, rustix::fs::Advice::WillNeed);
     }
 
+    #[cfg(test)]
     fn read_exact_at(&self, offset: u64, len: usize) -> io::Result<Bytes> {
-        let mut buf = Buffer::new(len);
-        let mut filled = 0;
+        self.fill(Buffer::new(len), offset, 0)
+    }
+
+    /// Reads the bytes of `buf` from `filled` on, at `offset + filled`
+    /// (blocking), and checks that the file did not change.
+    fn fill(&self, mut buf: Buffer, offset: u64, mut filled: usize) -> io::Result<Bytes> {
+        let len = buf.as_mut_slice().len();
         while filled < len {
             match read_at(
                 &self.file,
@@ -204,19 +226,30 @@ impl RangeSource for FileSource {
 
     fn read_at(self: Arc<Self>, offset: u64, len: usize) -> ReadFuture {
         #[cfg(target_os = "linux")]
-        if let Some(result) = self.read_cached(offset, len) {
-            return Box::pin(std::future::ready(result));
-        }
+        let (buf, filled) = match self.read_cached(offset, len) {
+            Ok((buf, n)) if n == len => {
+                let result = self.check_unchanged().map(|()| buf.freeze());
+                return Box::pin(std::future::ready(result));
+            }
+            Ok(partial) => partial,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        #[cfg(not(target_os = "linux"))]
+        let (buf, filled) = (Buffer::new(len), 0);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Box::pin(std::future::ready(Err(io::Error::other(
                 "file reads need a tokio runtime",
             ))));
         };
-        let read = runtime.spawn_blocking(move || {
-            #[cfg(target_os = "linux")]
-            self.advise_ahead(offset);
-            self.read_exact_at(offset, len)
-        });
+        // A miss: the kernel is asked to read further ahead, on a thread of its
+        // own (`WILLNEED` may wait to submit its reads), while this read waits
+        // only for its own pages.
+        #[cfg(target_os = "linux")]
+        if self.wants_advice(offset) {
+            let source = self.clone();
+            drop(runtime.spawn_blocking(move || source.advise_ahead(offset)));
+        }
+        let read = runtime.spawn_blocking(move || self.fill(buf, offset, filled));
         Box::pin(async move { read.await.map_err(io::Error::other)? })
     }
 
@@ -278,10 +311,14 @@ mod tests {
         file.as_file().sync_all().unwrap();
         let source = FileSource::open_blocking(file.path()).unwrap();
         // Just written: in the page cache. No runtime is needed for that read.
-        let chunk = source.read_cached(1000, 65536).unwrap().unwrap();
-        assert_eq!(chunk.len(), 65536);
-        // Past the end: left to the blocking read, which reports it.
-        assert!(source.read_cached(99_000, 65536).is_none());
+        let (_, read) = source.read_cached(1000, 65536).unwrap();
+        assert_eq!(read, 65536);
+        // Past the end: partly read, the rest left to the blocking read, which
+        // reports it.
+        let (buf, read) = source.read_cached(99_000, 65536).unwrap();
+        assert_eq!(read, 1000);
+        let err = source.fill(buf, 99_000, read).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 
     #[cfg(target_os = "linux")]

@@ -53,9 +53,9 @@ pub type RangeStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'st
 /// The body polls each read once when it starts it. A read that completes then
 /// (a copy from memory or the page cache) is made only when the client is ready
 /// for the chunk. When the client has to wait for a read, the body reads ahead:
-/// it starts the next reads while it sends, several at once, within a window that
-/// doubles each time the client waits again and halves each time a read made
-/// ahead completes at once, up to the download's budget
+/// it starts the next reads while it sends, several at once and larger, within a
+/// window that doubles each time the client waits again, up to the download's
+/// budget
 /// ([`RangeServeLayer::read_ahead`](crate::RangeServeLayer::read_ahead), 1 MiB by
 /// default). Reads made ahead are polled once with a no-op waker, and again when
 /// the body is next polled; nothing is read ahead while the body is not polled. So
