@@ -29,3 +29,4 @@ mod service;
 
 pub use self::future::ResponseFuture;
 pub use self::service::ServeObjects;
+pub(crate) use self::service::headers;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use object_store::ObjectStore;
 use object_store::path::Path;
@@ -126,36 +126,38 @@ impl ServeObjects {
 }
 
 async fn open(store: Arc<dyn ObjectStore>, key: Path, timeout: Duration) -> Response<RangeBody> {
-    let opened = tokio::time::timeout(timeout, ObjectSource::open(store, key.clone())).await;
+    let opened = tokio::time::timeout(timeout, ObjectSource::open(store, key)).await;
     let source = match opened {
         Ok(Ok(source)) => source,
         Ok(Err(error)) => return status(status_of(&error)),
         Err(_elapsed) => return status(StatusCode::GATEWAY_TIMEOUT),
     };
+    FileResponse::from_object(source).into_response()
+}
+
+/// The headers of an object's response: `Content-Type` (the stored one, else
+/// guessed from the key's extension), `ETag` and `Last-Modified`.
+pub(crate) fn headers(source: &ObjectSource) -> HeaderMap {
+    let mut headers = HeaderMap::new();
     let content_type = source
         .content_type()
         .and_then(|value| HeaderValue::from_str(value).ok())
         .or_else(|| {
-            let name = key.filename().unwrap_or_default();
+            let name = source.meta().location.filename().unwrap_or_default();
             let mime = mime_guess::from_path(name).first_or_octet_stream();
             HeaderValue::from_str(mime.as_ref()).ok()
         })
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let e_tag = source.meta().e_tag.as_deref().and_then(entity_tag);
-    let modified = source.modified();
-    let mut response = FileResponse::from_source(source)
-        .content_type(content_type)
-        .into_response();
-    let headers = response.headers_mut();
-    if let Some(e_tag) = e_tag {
+    headers.insert(header::CONTENT_TYPE, content_type);
+    if let Some(e_tag) = source.meta().e_tag.as_deref().and_then(entity_tag) {
         headers.insert(header::ETAG, e_tag);
     }
     headers.insert(
         header::LAST_MODIFIED,
-        HeaderValue::try_from(httpdate::fmt_http_date(modified))
+        HeaderValue::try_from(httpdate::fmt_http_date(source.modified()))
             .expect("an HTTP-date is a valid header value"),
     );
-    response
+    headers
 }
 
 /// The store's ETag as a header value: quoted if the store gave it bare (as
