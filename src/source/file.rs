@@ -33,12 +33,12 @@ use super::{RangeSource, ReadFuture};
 /// replaced by renaming another over its path is not a change of the open file,
 /// which is sent to the end.
 ///
-/// On Linux, a read that misses the page cache also asks the kernel to read
-/// ahead (`posix_fadvise`): `SEQUENTIAL` for a planned range of 1 MiB or more
-/// (a larger kernel readahead window), and `WILLNEED` for the next 4 MiB of the
-/// planned range, renewed as the reads advance. The kernel reads those pages
-/// into its cache while the download runs; they cost no memory of the download,
-/// and a range the client will not get is not asked for.
+/// On Linux, a planned range of 1 MiB or more is announced to the kernel
+/// (`posix_fadvise` `SEQUENTIAL`: twice the readahead window for this open
+/// file), and a read whose pages are only partly cached keeps what it found:
+/// the blocking pool reads only the rest. (`WILLNEED` ahead of the reads was
+/// tried and measured slower: it replaced the kernel's pipelined readahead by
+/// bursts; see BENCHMARKS.md.)
 ///
 /// # Example
 ///
@@ -59,26 +59,11 @@ pub struct FileSource {
     file: File,
     len: u64,
     modified: Option<SystemTime>,
-    #[cfg(target_os = "linux")]
-    advice: Advice,
-}
-
-/// What the kernel was told to read ahead.
-#[cfg(target_os = "linux")]
-#[derive(Debug, Default)]
-struct Advice {
-    /// The end of the range the body reads in order.
-    planned_end: std::sync::atomic::AtomicU64,
-    /// Up to where `WILLNEED` was asked for.
-    advised_until: std::sync::atomic::AtomicU64,
 }
 
 /// Planned ranges from this length on are read `SEQUENTIAL`.
 #[cfg(target_os = "linux")]
 const SEQUENTIAL_FROM: u64 = 1 << 20;
-/// How far ahead of a missed read `WILLNEED` reaches.
-#[cfg(target_os = "linux")]
-const WILLNEED_WINDOW: u64 = 4 << 20;
 
 impl FileSource {
     /// Opens a regular file on the blocking pool.
@@ -110,8 +95,6 @@ impl FileSource {
             file,
             len: metadata.len(),
             modified: metadata.modified().ok(),
-            #[cfg(target_os = "linux")]
-            advice: Advice::default(),
         })
     }
 
@@ -140,40 +123,6 @@ impl FileSource {
             Err(Errno::AGAIN | Errno::OPNOTSUPP | Errno::INTR) => Ok((buf, 0)),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Whether a miss at `offset` should ask the kernel for more: less than
-    /// half of [`WILLNEED_WINDOW`] ahead of it is asked for, within the plan.
-    #[cfg(target_os = "linux")]
-    fn wants_advice(&self, offset: u64) -> bool {
-        use std::sync::atomic::Ordering::Relaxed;
-        let end = self.advice.planned_end.load(Relaxed).min(self.len);
-        let until = self.advice.advised_until.load(Relaxed);
-        until.max(offset) < (offset + WILLNEED_WINDOW).min(end)
-            && until < offset + WILLNEED_WINDOW / 2
-    }
-
-    /// After a miss at `offset`: asks the kernel for the next
-    /// [`WILLNEED_WINDOW`] bytes of the planned range, if less than half of that
-    /// is already asked for. Runs on the blocking pool (it may wait to submit).
-    #[cfg(target_os = "linux")]
-    fn advise_ahead(&self, offset: u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        if !self.wants_advice(offset) {
-            return;
-        }
-        let end = self.advice.planned_end.load(Relaxed).min(self.len);
-        let until = self
-            .advice
-            .advised_until
-            .fetch_max((offset + WILLNEED_WINDOW).min(end), Relaxed);
-        let from = until.max(offset);
-        let to = (offset + WILLNEED_WINDOW).min(end);
-        if to <= from {
-            return;
-        }
-        let len = std::num::NonZeroU64::new(to - from);
-        let _ = rustix::fs::fadvise(&self.file, from, len, rustix::fs::Advice::WillNeed);
     }
 
     #[cfg(test)]
@@ -241,30 +190,20 @@ impl RangeSource for FileSource {
                 "file reads need a tokio runtime",
             ))));
         };
-        // A miss: the kernel is asked to read further ahead, on a thread of its
-        // own (`WILLNEED` may wait to submit its reads), while this read waits
-        // only for its own pages.
-        #[cfg(target_os = "linux")]
-        if self.wants_advice(offset) {
-            let source = self.clone();
-            drop(runtime.spawn_blocking(move || source.advise_ahead(offset)));
-        }
         let read = runtime.spawn_blocking(move || self.fill(buf, offset, filled));
         Box::pin(async move { read.await.map_err(io::Error::other)? })
     }
 
     fn will_read(&self, offset: u64, len: u64) {
+        // A larger kernel readahead window for this open file (a hint: its
+        // failure changes nothing).
         #[cfg(target_os = "linux")]
-        {
-            use std::sync::atomic::Ordering::Relaxed;
-            self.advice.planned_end.store(offset + len, Relaxed);
-            self.advice.advised_until.store(offset, Relaxed);
-            if len >= SEQUENTIAL_FROM {
-                let _ = rustix::fs::fadvise(&self.file, 0, None, rustix::fs::Advice::Sequential);
-            }
+        if len >= SEQUENTIAL_FROM {
+            let _ = rustix::fs::fadvise(&self.file, 0, None, rustix::fs::Advice::Sequential);
         }
+        let _ = offset;
         #[cfg(not(target_os = "linux"))]
-        let _ = (offset, len);
+        let _ = len;
     }
 }
 
@@ -321,32 +260,14 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn the_kernel_is_asked_to_read_ahead_within_the_planned_range_only() {
-        use std::sync::atomic::Ordering::Relaxed;
-        let file = tempfile::NamedTempFile::new().unwrap();
-        file.as_file().set_len(20 << 20).unwrap();
-        let source = FileSource::open_blocking(file.path()).unwrap();
-        let until = || source.advice.advised_until.load(Relaxed);
-        // No plan: nothing is advised.
-        source.advise_ahead(0);
-        assert_eq!(until(), 0);
-        source.will_read(1000, 10 << 20);
-        source.advise_ahead(1000);
-        assert_eq!(until(), 1000 + WILLNEED_WINDOW);
-        // Not renewed before half of the window is read.
-        source.advise_ahead(1000 + WILLNEED_WINDOW / 4);
-        assert_eq!(until(), 1000 + WILLNEED_WINDOW);
-        source.advise_ahead(1000 + WILLNEED_WINDOW * 3 / 4);
-        assert_eq!(until(), 1000 + WILLNEED_WINDOW * 7 / 4);
-        // Never past the planned range.
-        source.advise_ahead(9 << 20);
-        assert_eq!(until(), 1000 + (10 << 20));
-        // A small range asks for no more than itself.
-        source.will_read(5 << 20, 100);
-        source.advise_ahead(5 << 20);
-        assert_eq!(until(), (5 << 20) + 100);
+    #[tokio::test]
+    async fn a_sequential_hint_changes_no_byte() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(&[5u8; 3 << 20]).unwrap();
+        let source = Arc::new(FileSource::open(file.path()).await.unwrap());
+        source.will_read(0, 3 << 20);
+        source.will_read(10, 10);
+        assert_eq!(source.read_at(1 << 20, 4).await.unwrap(), [5u8; 4][..]);
     }
 
     #[tokio::test]
