@@ -7,14 +7,17 @@
 //! 200, 206 (one range or `multipart/byteranges`), 304, 412 or 416. The body reads
 //! only the bytes it sends, with positional reads in bounded chunks, so a range at
 //! the end of a huge file starts at once and the body holds about one chunk per
-//! download, two while reading from disk (the server's own write buffer comes on top; see
-//! [`RangeServeLayer::chunk_size`]). Responses that are not file-backed pass through untouched: status,
+//! download, more only while reads wait for the disk or an object store (reads
+//! ahead within [`RangeServeLayer::read_ahead`], 1 MiB; the server's own write
+//! buffer comes on top; see [`RangeServeLayer::chunk_size`]). Responses that are not file-backed pass through untouched: status,
 //! headers, body frames and trailers (gRPC keeps working).
 //!
 //! [`ServeDir`] maps request paths to files under a root, for when there is no
 //! handler of one's own: precompressed variants chosen by `Accept-Encoding`
 //! (range-served on their encoded bytes), index files, directory listings (HTML
-//! or JSON) and a fallback service.
+//! or JSON) and a fallback service. With the `object-store` feature,
+//! `objects::ServeObjects` does the same for the objects of a bucket (S3, GCS,
+//! Azure Blob, R2, …).
 //!
 //! # Example
 //!
@@ -177,8 +180,9 @@
 //! pure functions, no I/O), `source/` (where bytes come from, and the body that
 //! reads them in chunks) and `throttle/` (when the next chunk may go: per-response
 //! pacing, limits shared per client and in total, and their Redis part). `serve/`
-//! is the middleware that joins them, `dir/` the directory service and
-//! `lifecycle/` disconnects, shutdown and progress.
+//! is the middleware that joins them, `dir/` the directory service, `objects/`
+//! its object-storage twin (feature `object-store`) and `lifecycle/`
+//! disconnects, shutdown and progress.
 //!
 //! # HEAD and RFC 9110 §14.2
 //!
@@ -197,6 +201,9 @@ pub mod dir;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod lifecycle;
+#[cfg(feature = "object-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
+pub mod objects;
 mod protocol;
 mod serve;
 pub mod source;
@@ -206,7 +213,7 @@ pub use self::dir::service::ServeDir;
 pub use self::serve::{
     DEFAULT_MAX_RANGES, FileResponse, RangeServe, RangeServeLayer, ResponseBody, ResponseFuture,
 };
-pub use self::source::body::{DEFAULT_CHUNK_SIZE, RangeBody};
+pub use self::source::body::{DEFAULT_CHUNK_SIZE, DEFAULT_READ_AHEAD, RangeBody};
 pub use self::throttle::bandwidth::Bandwidth;
 pub use self::throttle::client_key::ClientKey;
 pub use self::throttle::control::BandwidthControl;

@@ -6,7 +6,12 @@
 //! ```
 //!
 //! Without `--root` it creates a demo folder in the system's temporary directory
-//! (a few small files and a 64 MiB one) and serves that.
+//! (a few small files and a 64 MiB one) and serves that. `--s3 s3://BUCKET[/PREFIX]`
+//! serves the objects of a bucket instead, through `ServeObjects`, with the
+//! endpoint and credentials of the standard environment variables
+//! (`AWS_ENDPOINT`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+//! `AWS_ALLOW_HTTP=true` for a plain-HTTP endpoint); every other flag works the
+//! same.
 //!
 //! Bandwidth: `--rate` (each download), `--rate-after` (bytes at full speed first),
 //! `--client-rate` (shared by all downloads of one peer IP), `--total-rate` (all
@@ -37,22 +42,32 @@ mod demo;
 mod progress;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use http_body_util::Either as BodyEither;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as Key;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio::net::TcpListener;
+use tower::util::Either;
 use tower::{Layer, ServiceExt};
 use tower_range_serve::digest::{DigestAlgorithm, Digests, UnknownAlgorithm};
 use tower_range_serve::dir::Encoding;
 use tower_range_serve::lifecycle::IdleTimeout;
+use tower_range_serve::objects::ServeObjects;
 use tower_range_serve::throttle::{Fallback, RedisLimits};
 use tower_range_serve::{Bandwidth, RangeServeLayer, ServeDir};
+
+/// The requests hyper hands the service.
+type Incoming = http::Request<hyper::body::Incoming>;
 
 /// What stays unencoded in a URL path segment: RFC 3986 `unreserved`.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -68,6 +83,18 @@ struct Args {
     /// Directory to serve. Without it, a demo folder is created and served.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+
+    /// Bucket (and key prefix) to serve instead of a directory, e.g.
+    /// s3://downloads/public. Endpoint and credentials come from AWS_ENDPOINT,
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (AWS_ALLOW_HTTP=true
+    /// for a plain-HTTP endpoint).
+    #[arg(long, value_name = "s3://BUCKET[/PREFIX]", conflicts_with = "root")]
+    s3: Option<String>,
+
+    /// Bytes of each download read ahead of its client while reads wait (disk
+    /// misses, object storage).
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = bytes)]
+    read_ahead: u64,
 
     /// Address to listen on.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:3000")]
@@ -222,18 +249,27 @@ fn digest(value: &str) -> Result<DigestChoice, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let root = match &args.root {
-        Some(root) if root.is_dir() => root.clone(),
-        Some(root) => {
-            eprintln!("error: --root {} is not a directory", root.display());
-            return ExitCode::FAILURE;
-        }
-        None => match demo::folder() {
-            Ok(root) => root,
+    let source = match &args.s3 {
+        Some(url) => match bucket(url).await {
+            Ok(bucket) => Source::Bucket(bucket),
             Err(e) => {
-                eprintln!("error: cannot create the demo folder: {e}");
+                eprintln!("error: --s3 {url}: {}", e.replace('\n', " "));
                 return ExitCode::FAILURE;
             }
+        },
+        None => match &args.root {
+            Some(root) if root.is_dir() => Source::Dir(root.clone()),
+            Some(root) => {
+                eprintln!("error: --root {} is not a directory", root.display());
+                return ExitCode::FAILURE;
+            }
+            None => match demo::folder() {
+                Ok(root) => Source::Dir(root),
+                Err(e) => {
+                    eprintln!("error: cannot create the demo folder: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
         },
     };
     let listener = match TcpListener::bind(args.addr).await {
@@ -256,11 +292,21 @@ async fn main() -> ExitCode {
         }
     };
     let shutdown = layer.shutdown_handle();
-    let dir = ServeDir::new(&root)
-        .listing(!args.no_listing)
-        .precompressed(args.precompressed.0.iter().copied());
-    let service = layer.layer(dir);
-    print_banner(&root, addr, &args);
+    // One response body type for both: the layer reads the file-backed
+    // responses' marker, whatever their body.
+    let service = layer.layer(match &source {
+        Source::Dir(root) => Either::Left(ServiceExt::<Incoming>::map_response(
+            ServeDir::new(root)
+                .listing(!args.no_listing)
+                .precompressed(args.precompressed.0.iter().copied()),
+            |response| response.map(BodyEither::Left),
+        )),
+        Source::Bucket(bucket) => Either::Right(ServiceExt::<Incoming>::map_response(
+            ServeObjects::new(bucket.store.clone()).prefix(bucket.prefix.clone()),
+            |response| response.map(BodyEither::Right),
+        )),
+    });
+    print_banner(&source, addr, &args);
     if args.progress > 0.0 && !progress.is_live() {
         tokio::spawn(progress.report(Duration::from_secs_f64(args.progress)));
     }
@@ -350,6 +396,7 @@ async fn main() -> ExitCode {
 fn layer(args: &Args, progress: progress::Progress) -> Result<RangeServeLayer, String> {
     let mut layer = RangeServeLayer::new()
         .chunk_size(usize::try_from(args.chunk_size).unwrap_or(usize::MAX))
+        .read_ahead(usize::try_from(args.read_ahead).unwrap_or(usize::MAX))
         .max_ranges(args.max_ranges);
     if args.progress > 0.0 {
         if progress.is_live() {
@@ -392,6 +439,62 @@ fn layer(args: &Args, progress: progress::Progress) -> Result<RangeServeLayer, S
     Ok(layer)
 }
 
+/// What is served: a directory, or objects under a bucket's prefix.
+enum Source {
+    Dir(PathBuf),
+    Bucket(Bucket),
+}
+
+struct Bucket {
+    url: String,
+    store: Arc<dyn ObjectStore>,
+    prefix: Key,
+    /// The objects directly under the prefix (up to the store's first page), and
+    /// their lengths.
+    objects: Vec<(String, u64)>,
+}
+
+/// Connects to the bucket of `s3://BUCKET[/PREFIX]` and lists its prefix, so
+/// that a bad endpoint or bad credentials show at start-up.
+async fn bucket(url: &str) -> Result<Bucket, String> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or("expected s3://BUCKET[/PREFIX]")?;
+    let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if name.is_empty() {
+        return Err("expected s3://BUCKET[/PREFIX]".into());
+    }
+    let store = AmazonS3Builder::from_env()
+        .with_bucket_name(name)
+        .with_retry(object_store::RetryConfig {
+            max_retries: 2,
+            retry_timeout: Duration::from_secs(10),
+            ..Default::default()
+        })
+        .build()
+        .map_err(|e| e.to_string())?;
+    let prefix = Key::from(prefix);
+    let listing = tokio::time::timeout(
+        Duration::from_secs(15),
+        store.list_with_delimiter(Some(&prefix)),
+    )
+    .await
+    .map_err(|_| "the store did not answer within 15 s".to_owned())?
+    .map_err(|e| e.to_string())?;
+    let mut objects: Vec<_> = listing
+        .objects
+        .iter()
+        .filter_map(|meta| Some((meta.location.filename()?.to_owned(), meta.size)))
+        .collect();
+    objects.sort();
+    Ok(Bucket {
+        url: url.to_owned(),
+        store: Arc::new(store),
+        prefix,
+        objects,
+    })
+}
+
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
 async fn stop_signal() {
     let ctrl_c = async {
@@ -414,16 +517,19 @@ async fn stop_signal() {
     }
 }
 
-fn print_banner(root: &Path, addr: SocketAddr, args: &Args) {
+fn print_banner(source: &Source, addr: SocketAddr, args: &Args) {
     let base = format!("http://{addr}");
-    println!(
-        "tower-range-serve demo: serving {} on {base}",
-        root.display()
-    );
-    if args.no_listing {
-        println!("open {base}/FILE in a browser (directory listings are off)");
-    } else {
-        println!("open {base}/ in a browser: it lists the folder and links every file");
+    let served = match source {
+        Source::Dir(root) => root.display().to_string(),
+        Source::Bucket(bucket) => bucket.url.clone(),
+    };
+    println!("tower-range-serve demo: serving {served} on {base}");
+    if matches!(source, Source::Dir(_)) {
+        if args.no_listing {
+            println!("open {base}/FILE in a browser (directory listings are off)");
+        } else {
+            println!("open {base}/ in a browser: it lists the folder and links every file");
+        }
     }
     let codings: Vec<_> = args.precompressed.0.iter().map(|e| e.name()).collect();
     println!(
@@ -459,16 +565,24 @@ fn print_banner(root: &Path, addr: SocketAddr, args: &Args) {
         ),
         None => println!("digests: none"),
     }
-    let mut files: Vec<_> = std::fs::read_dir(root)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-                .filter_map(|e| Some((e.file_name().into_string().ok()?, e.metadata().ok()?.len())))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
+    let files: Vec<(String, u64)> = match source {
+        Source::Dir(root) => {
+            let mut files: Vec<_> = std::fs::read_dir(root)
+                .map(|entries| {
+                    entries
+                        .filter_map(Result::ok)
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                        .filter_map(|e| {
+                            Some((e.file_name().into_string().ok()?, e.metadata().ok()?.len()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            files.sort();
+            files
+        }
+        Source::Bucket(bucket) => bucket.objects.clone(),
+    };
     for (name, len) in files.iter().take(20) {
         let encoded = utf8_percent_encode(name, SEGMENT);
         println!("  {base}/{encoded}  ({len} bytes)");

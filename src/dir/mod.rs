@@ -15,7 +15,7 @@ mod listing;
 mod lookup;
 mod not_found;
 mod open;
-mod path;
+pub(crate) mod path;
 pub(crate) mod service;
 
 pub use self::encoding::{Encoding, ParseEncodingError};

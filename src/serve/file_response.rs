@@ -174,6 +174,34 @@ impl FileResponse {
         }
     }
 
+    /// Serves an object of an object store, with the `Content-Type` stored with
+    /// it (else guessed from the key's extension), and its `ETag` and
+    /// `Last-Modified`. Needs the `object-store` feature.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::{memory::InMemory, path::Path, ObjectStore, PutPayload};
+    /// use tower_range_serve::{source::ObjectSource, FileResponse};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = Arc::new(InMemory::new());
+    /// store.put(&Path::from("a.json"), PutPayload::from_static(b"{}")).await.unwrap();
+    /// let object = ObjectSource::open(store, Path::from("a.json")).await.unwrap();
+    /// let response = FileResponse::from_object(object).into_response();
+    /// assert_eq!(response.headers()["content-type"], "application/json");
+    /// assert!(response.headers().contains_key("etag"));
+    /// # });
+    /// ```
+    #[cfg(feature = "object-store")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
+    pub fn from_object(source: crate::source::ObjectSource) -> Self {
+        let headers = crate::objects::headers(&source);
+        Self {
+            headers,
+            ..Self::from_source(source)
+        }
+    }
+
     /// Serves bytes held in memory, typed `application/octet-stream`.
     ///
     /// ```

@@ -107,7 +107,8 @@ where
             decision,
             representation.source,
             config.chunk_size,
-        );
+        )
+        .read_ahead(config.read_ahead);
         #[cfg(feature = "digest")]
         crate::digest::respond(
             &mut parts,

@@ -7,13 +7,15 @@ use tower_layer::Layer;
 
 use super::RangeServe;
 use crate::lifecycle::{self, Observer, Shutdown};
-use crate::source::DEFAULT_CHUNK_SIZE;
+use crate::source::{DEFAULT_CHUNK_SIZE, DEFAULT_READ_AHEAD};
 use crate::throttle::{Bandwidth, BandwidthControl, ClientKey, Policy, Settings};
 
 /// Settings shared by a layer and the services it makes.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) chunk_size: usize,
+    /// The read-ahead budget of each download.
+    pub(crate) read_ahead: usize,
     pub(crate) max_ranges: NonZeroUsize,
     /// The `Retry-After` of a 429 (too many streams) or a 503 (shutting down).
     pub(crate) retry_after: Duration,
@@ -27,6 +29,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             chunk_size: DEFAULT_CHUNK_SIZE,
+            read_ahead: DEFAULT_READ_AHEAD,
             max_ranges: NonZeroUsize::new(DEFAULT_MAX_RANGES).expect("non-zero"),
             retry_after: Duration::from_secs(1),
             bandwidth: Settings::default(),
@@ -81,8 +84,9 @@ impl RangeServeLayer {
     /// frame. Defaults to 64 KiB ([`DEFAULT_CHUNK_SIZE`]); values below 1 are
     /// treated as 1.
     ///
-    /// The body holds about one chunk per stream: the next chunk is read ahead,
-    /// while one is sent, only when reads wait for the disk. The
+    /// The body holds about one chunk per stream: later chunks are read ahead,
+    /// while one is sent, only when reads wait (see
+    /// [`read_ahead`](Self::read_ahead)). The
     /// server's buffers come on top: with hyper, its HTTP/1 write buffer
     /// (`http1().max_buf_size`, about 400 KiB by default) dominates the memory of a
     /// stalled client; 8 KiB bounds it (see BENCHMARKS.md).
@@ -95,6 +99,29 @@ impl RangeServeLayer {
     /// ```
     pub fn chunk_size(mut self, bytes: usize) -> Self {
         self.config.chunk_size = bytes.max(1);
+        self
+    }
+
+    /// How many bytes of a download may be read before its client asks for
+    /// them, for sources whose reads wait (a file not in the page cache, an
+    /// object store). Defaults to 1 MiB ([`DEFAULT_READ_AHEAD`]); 0 (or anything
+    /// below one chunk) turns read-ahead off.
+    ///
+    /// Reads that complete at once (cached pages, bytes in memory) are never made
+    /// ahead. Each time the client has to wait for a read, the window of reads
+    /// in flight doubles, from one chunk up to this budget, and reads grow to a
+    /// quarter of it (at most 1 MiB). Nothing is read ahead while the client
+    /// does not read, so a stalled client holds at most this budget (in
+    /// practice, the window it had reached).
+    ///
+    /// ```
+    /// use tower_range_serve::RangeServeLayer;
+    ///
+    /// let layer = RangeServeLayer::new().read_ahead(4 << 20);
+    /// # let _ = layer;
+    /// ```
+    pub fn read_ahead(mut self, bytes: usize) -> Self {
+        self.config.read_ahead = bytes;
         self
     }
 

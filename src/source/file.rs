@@ -33,6 +33,13 @@ use super::{RangeSource, ReadFuture};
 /// replaced by renaming another over its path is not a change of the open file,
 /// which is sent to the end.
 ///
+/// On Linux, a planned range of 1 MiB or more is announced to the kernel
+/// (`posix_fadvise` `SEQUENTIAL`: twice the readahead window for this open
+/// file), and a read whose pages are only partly cached keeps what it found:
+/// the blocking pool reads only the rest. (`WILLNEED` ahead of the reads was
+/// tried and measured slower: it replaced the kernel's pipelined readahead by
+/// bursts; see BENCHMARKS.md.)
+///
 /// # Example
 ///
 /// ```
@@ -56,6 +63,10 @@ pub struct FileSource {
     #[cfg(feature = "digest")]
     identity: Option<crate::digest::Identity>,
 }
+
+/// Planned ranges from this length on are read `SEQUENTIAL`.
+#[cfg(target_os = "linux")]
+const SEQUENTIAL_FROM: u64 = 1 << 20;
 
 impl FileSource {
     /// Opens a regular file on the blocking pool.
@@ -115,10 +126,11 @@ impl FileSource {
         self.modified
     }
 
-    /// Reads the chunk on this thread if every byte of it is in the page cache;
-    /// `None` if that cannot be done without waiting for the disk.
+    /// Reads the chunk on this thread as far as its pages are in the page
+    /// cache: `Ok` with the buffer and how many bytes were read (all of them,
+    /// some, or none), the rest to be read by the blocking pool.
     #[cfg(target_os = "linux")]
-    fn read_cached(&self, offset: u64, len: usize) -> Option<io::Result<Bytes>> {
+    fn read_cached(&self, offset: u64, len: usize) -> io::Result<(Buffer, usize)> {
         use rustix::io::{Errno, ReadWriteFlags, preadv2};
         let mut buf = Buffer::new(len);
         let read = preadv2(
@@ -128,18 +140,23 @@ impl FileSource {
             ReadWriteFlags::NOWAIT,
         );
         match read {
-            Ok(n) if n == len => Some(self.check_unchanged().map(|()| buf.freeze())),
             // Partly cached, or at the end of a file that shrank: the blocking read
             // finishes it and tells which.
-            Ok(_) => None,
-            Err(Errno::AGAIN | Errno::OPNOTSUPP | Errno::INTR) => None,
-            Err(e) => Some(Err(e.into())),
+            Ok(n) => Ok((buf, n)),
+            Err(Errno::AGAIN | Errno::OPNOTSUPP | Errno::INTR) => Ok((buf, 0)),
+            Err(e) => Err(e.into()),
         }
     }
 
+    #[cfg(test)]
     fn read_exact_at(&self, offset: u64, len: usize) -> io::Result<Bytes> {
-        let mut buf = Buffer::new(len);
-        let mut filled = 0;
+        self.fill(Buffer::new(len), offset, 0)
+    }
+
+    /// Reads the bytes of `buf` from `filled` on, at `offset + filled`
+    /// (blocking), and checks that the file did not change.
+    fn fill(&self, mut buf: Buffer, offset: u64, mut filled: usize) -> io::Result<Bytes> {
+        let len = buf.as_mut_slice().len();
         while filled < len {
             match read_at(
                 &self.file,
@@ -181,16 +198,35 @@ impl RangeSource for FileSource {
 
     fn read_at(self: Arc<Self>, offset: u64, len: usize) -> ReadFuture {
         #[cfg(target_os = "linux")]
-        if let Some(result) = self.read_cached(offset, len) {
-            return Box::pin(std::future::ready(result));
-        }
+        let (buf, filled) = match self.read_cached(offset, len) {
+            Ok((buf, n)) if n == len => {
+                let result = self.check_unchanged().map(|()| buf.freeze());
+                return Box::pin(std::future::ready(result));
+            }
+            Ok(partial) => partial,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        #[cfg(not(target_os = "linux"))]
+        let (buf, filled) = (Buffer::new(len), 0);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Box::pin(std::future::ready(Err(io::Error::other(
                 "file reads need a tokio runtime",
             ))));
         };
-        let read = runtime.spawn_blocking(move || self.read_exact_at(offset, len));
+        let read = runtime.spawn_blocking(move || self.fill(buf, offset, filled));
         Box::pin(async move { read.await.map_err(io::Error::other)? })
+    }
+
+    fn will_read(&self, offset: u64, len: u64) {
+        // A larger kernel readahead window for this open file (a hint: its
+        // failure changes nothing).
+        #[cfg(target_os = "linux")]
+        if len >= SEQUENTIAL_FROM {
+            let _ = rustix::fs::fadvise(&self.file, 0, None, rustix::fs::Advice::Sequential);
+        }
+        let _ = offset;
+        #[cfg(not(target_os = "linux"))]
+        let _ = len;
     }
 }
 
@@ -237,10 +273,24 @@ mod tests {
         file.as_file().sync_all().unwrap();
         let source = FileSource::open_blocking(file.path()).unwrap();
         // Just written: in the page cache. No runtime is needed for that read.
-        let chunk = source.read_cached(1000, 65536).unwrap().unwrap();
-        assert_eq!(chunk.len(), 65536);
-        // Past the end: left to the blocking read, which reports it.
-        assert!(source.read_cached(99_000, 65536).is_none());
+        let (_, read) = source.read_cached(1000, 65536).unwrap();
+        assert_eq!(read, 65536);
+        // Past the end: partly read, the rest left to the blocking read, which
+        // reports it.
+        let (buf, read) = source.read_cached(99_000, 65536).unwrap();
+        assert_eq!(read, 1000);
+        let err = source.fill(buf, 99_000, read).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[tokio::test]
+    async fn a_sequential_hint_changes_no_byte() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(&[5u8; 3 << 20]).unwrap();
+        let source = Arc::new(FileSource::open(file.path()).await.unwrap());
+        source.will_read(0, 3 << 20);
+        source.will_read(10, 10);
+        assert_eq!(source.read_at(1 << 20, 4).await.unwrap(), [5u8; 4][..]);
     }
 
     #[tokio::test]

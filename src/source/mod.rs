@@ -8,11 +8,16 @@
 pub(crate) mod body;
 mod bytes;
 mod file;
+#[cfg(feature = "object-store")]
+mod object;
 mod pool;
 mod ramp;
 
-pub(crate) use self::body::{DEFAULT_CHUNK_SIZE, RangeBody};
+pub(crate) use self::body::{DEFAULT_CHUNK_SIZE, DEFAULT_READ_AHEAD, RangeBody};
 pub use self::file::FileSource;
+#[cfg(feature = "object-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
+pub use self::object::ObjectSource;
 
 use std::fmt;
 use std::future::Future;
@@ -21,9 +26,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use ::bytes::Bytes;
+use futures_core::Stream;
 
 /// The future returned by [`RangeSource::read_at`].
 pub type ReadFuture = Pin<Box<dyn Future<Output = io::Result<Bytes>> + Send + 'static>>;
+
+/// The stream returned by [`RangeSource::stream_range`]: the bytes of one
+/// range, in pieces of any size, in order.
+pub type RangeStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'static>>;
 
 /// A representation that can be read at any offset.
 ///
@@ -36,16 +46,28 @@ pub type ReadFuture = Pin<Box<dyn Future<Output = io::Result<Bytes>> + Send + 's
 /// bytes that do not match its `Content-Length`. The body checks the length of
 /// every buffer and treats a mismatch as an error too.
 ///
-/// The body only asks for offsets and lengths inside `0..len()`, one read at a time
-/// per response, and never more than its chunk size at once.
+/// The body only asks for offsets and lengths inside `0..len()`, and never more
+/// than its chunk size at once.
+///
+/// # Slow sources and read-ahead
 ///
 /// The body polls each read once when it starts it. A read that completes then
 /// (a copy from memory or the page cache) is made only when the client is ready
-/// for the chunk; a read that does not is taken as slow, and the next chunk is
-/// then read ahead while one is sent: polled once with a no-op waker, and again
-/// when the body is next polled. So a slow read should start its work when
-/// `read_at` is called or on its first poll (spawn it, as [`FileSource`] does
-/// on the blocking pool), not in later steps that need a wake-up.
+/// for the chunk. When the client has to wait for a read, the body reads ahead:
+/// it starts the next reads while it sends, several at once and larger, within a
+/// window that doubles each time the client waits again, up to the download's
+/// budget
+/// ([`RangeServeLayer::read_ahead`](crate::RangeServeLayer::read_ahead), 1 MiB by
+/// default). Reads made ahead are polled once with a no-op waker, and again when
+/// the body is next polled; nothing is read ahead while the body is not polled. So
+/// a slow read should start its work when `read_at` is called or on its first
+/// poll (spawn it, as [`FileSource`] does on the blocking pool), not in later
+/// steps that need a wake-up.
+///
+/// A source for which one long request is better than many reads (an object
+/// store, where each request costs a round trip) implements
+/// [`stream_range`](RangeSource::stream_range): the body then opens one stream per
+/// planned range and pulls from it, ahead of the client within the same window.
 ///
 /// # Example
 ///
@@ -85,4 +107,41 @@ pub trait RangeSource: fmt::Debug + Send + Sync + 'static {
 
     /// Reads exactly `len` bytes starting at `offset`.
     fn read_at(self: Arc<Self>, offset: u64, len: usize) -> ReadFuture;
+
+    /// Streams the `len` bytes starting at `offset`, for a source that serves a
+    /// range best as one long request; `None` (the default) has the body read
+    /// the range with [`read_at`](RangeSource::read_at).
+    ///
+    /// The stream must yield exactly `len` bytes in all, or an error: the body
+    /// ends with an error if it yields more, or ends before. Dropping it must
+    /// cancel the request (the body drops it when the client goes away). It
+    /// should do its work when polled, since the body applies back-pressure by
+    /// not polling it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use bytes::Bytes;
+    /// use tower_range_serve::source::RangeSource;
+    ///
+    /// // Sources in memory or in files are read by `read_at`.
+    /// assert!(Arc::new(Bytes::from_static(b"abc")).stream_range(0, 3).is_none());
+    /// ```
+    fn stream_range(self: Arc<Self>, offset: u64, len: u64) -> Option<RangeStream> {
+        let _ = (offset, len);
+        None
+    }
+
+    /// A hint, before the body reads `len` bytes from `offset` in order with
+    /// [`read_at`](RangeSource::read_at): a source may prepare (a file tells the
+    /// kernel to read ahead, see [`FileSource`]). Does nothing by default.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tower_range_serve::source::RangeSource;
+    ///
+    /// Bytes::from_static(b"abc").will_read(0, 3); // nothing to prepare
+    /// ```
+    fn will_read(&self, offset: u64, len: u64) {
+        let _ = (offset, len);
+    }
 }

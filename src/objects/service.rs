@@ -1,0 +1,296 @@
+use std::convert::Infallible;
+use std::io;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use object_store::ObjectStore;
+use object_store::path::Path;
+use tower_service::Service;
+
+use super::ResponseFuture;
+use crate::dir::path::relative_path;
+use crate::serve::FileResponse;
+use crate::source::{ObjectSource, RangeBody};
+
+/// Serves the objects under a prefix of an object store, by request path.
+///
+/// The request path is mapped to a key with the same rules as
+/// [`ServeDir`](crate::ServeDir) (percent-decoded, `..` and the like refused),
+/// appended to the [`prefix`](Self::prefix). Each object is answered as a
+/// [`FileResponse`]: put [`RangeServeLayer`](crate::RangeServeLayer) around it for
+/// ranges and conditional requests. See [the module](crate::objects) for the
+/// status codes of store errors.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use http::{header, Request, StatusCode};
+/// use http_body_util::Empty;
+/// use object_store::{memory::InMemory, path::Path, ObjectStore, PutPayload};
+/// use tower::{Layer, ServiceExt};
+/// use tower_range_serve::{objects::ServeObjects, RangeServeLayer};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = Arc::new(InMemory::new());
+/// let key = Path::from("public/hello.txt");
+/// store.put(&key, PutPayload::from_static(b"hello world")).await.unwrap();
+///
+/// let service = RangeServeLayer::new().layer(ServeObjects::new(store).prefix("public"));
+/// let request = Request::get("/hello.txt")
+///     .header(header::RANGE, "bytes=6-")
+///     .body(Empty::<Bytes>::new())
+///     .unwrap();
+/// let response = service.oneshot(request).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+/// assert_eq!(response.headers()[header::CONTENT_RANGE], "bytes 6-10/11");
+/// assert_eq!(response.headers()[header::CONTENT_TYPE], "text/plain");
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServeObjects {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    open_timeout: Duration,
+}
+
+impl ServeObjects {
+    /// Serves the objects of `store`, keys named by the whole request path.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::memory::InMemory;
+    /// use tower_range_serve::objects::ServeObjects;
+    ///
+    /// let service = ServeObjects::new(Arc::new(InMemory::new()));
+    /// # let _ = service;
+    /// ```
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            store,
+            prefix: Path::default(),
+            open_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Serves only keys under `prefix` (`/a.txt` is the key `prefix/a.txt`).
+    /// None by default.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::memory::InMemory;
+    /// use tower_range_serve::objects::ServeObjects;
+    ///
+    /// let service = ServeObjects::new(Arc::new(InMemory::new())).prefix("downloads/v2");
+    /// # let _ = service;
+    /// ```
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<Path>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long opening an object (its `HEAD`, with the store client's own
+    /// retries) may take before the answer is 504. Defaults to 10 seconds.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use object_store::memory::InMemory;
+    /// use tower_range_serve::objects::ServeObjects;
+    ///
+    /// let service = ServeObjects::new(Arc::new(InMemory::new()))
+    ///     .open_timeout(Duration::from_secs(3));
+    /// # let _ = service;
+    /// ```
+    #[must_use]
+    pub fn open_timeout(mut self, timeout: Duration) -> Self {
+        self.open_timeout = timeout;
+        self
+    }
+
+    /// The key a request path names, or `None` if it is not a safe one.
+    fn key(&self, uri_path: &str) -> Option<Path> {
+        let relative = relative_path(uri_path)?;
+        let mut key = self.prefix.clone();
+        let mut named = false;
+        for part in relative.iter() {
+            key = key.child(part.to_str()?);
+            named = true;
+        }
+        named.then_some(key)
+    }
+}
+
+async fn open(store: Arc<dyn ObjectStore>, key: Path, timeout: Duration) -> Response<RangeBody> {
+    let opened = tokio::time::timeout(timeout, ObjectSource::open(store, key)).await;
+    let source = match opened {
+        Ok(Ok(source)) => source,
+        Ok(Err(error)) => return status(status_of(&error)),
+        Err(_elapsed) => return status(StatusCode::GATEWAY_TIMEOUT),
+    };
+    FileResponse::from_object(source).into_response()
+}
+
+/// The headers of an object's response: `Content-Type` (the stored one, else
+/// guessed from the key's extension), `ETag` and `Last-Modified`.
+pub(crate) fn headers(source: &ObjectSource) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let content_type = source
+        .content_type()
+        .and_then(|value| HeaderValue::from_str(value).ok())
+        .or_else(|| {
+            let name = source.meta().location.filename().unwrap_or_default();
+            let mime = mime_guess::from_path(name).first_or_octet_stream();
+            HeaderValue::from_str(mime.as_ref()).ok()
+        })
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_TYPE, content_type);
+    if let Some(e_tag) = source.meta().e_tag.as_deref().and_then(entity_tag) {
+        headers.insert(header::ETAG, e_tag);
+    }
+    headers.insert(
+        header::LAST_MODIFIED,
+        HeaderValue::try_from(httpdate::fmt_http_date(source.modified()))
+            .expect("an HTTP-date is a valid header value"),
+    );
+    headers
+}
+
+/// The store's ETag as a header value: quoted if the store gave it bare (as
+/// some stores do), `None` if it is not a valid entity tag.
+fn entity_tag(e_tag: &str) -> Option<HeaderValue> {
+    let quoted = e_tag.ends_with('"') && (e_tag.starts_with('"') || e_tag.starts_with("W/\""));
+    let value = match quoted {
+        true => e_tag.to_owned(),
+        false => format!("\"{e_tag}\""),
+    };
+    let inner = value.trim_start_matches("W/");
+    let valid = inner.len() >= 2
+        && inner[1..inner.len() - 1]
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b));
+    valid.then(|| HeaderValue::from_str(&value).ok()).flatten()
+}
+
+/// The answer to a store error before the response head; see the module docs.
+fn status_of(error: &object_store::Error) -> StatusCode {
+    use object_store::Error;
+    match error {
+        Error::NotFound { .. } | Error::InvalidPath { .. } => return StatusCode::NOT_FOUND,
+        Error::PermissionDenied { .. } | Error::Unauthenticated { .. } => {
+            return StatusCode::BAD_GATEWAY;
+        }
+        _ => {}
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<io::Error>() {
+            match io.kind() {
+                io::ErrorKind::TimedOut => return StatusCode::GATEWAY_TIMEOUT,
+                io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::NotConnected => return StatusCode::SERVICE_UNAVAILABLE,
+                _ => {}
+            }
+        }
+        cause = error.source();
+    }
+    StatusCode::BAD_GATEWAY
+}
+
+fn status(status: StatusCode) -> Response<RangeBody> {
+    let mut response = Response::new(RangeBody::empty());
+    *response.status_mut() = status;
+    response
+}
+
+impl<B> Service<Request<B>> for ServeObjects {
+    type Response = Response<RangeBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            let mut response = status(StatusCode::METHOD_NOT_ALLOWED);
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return ResponseFuture::new(std::future::ready(response));
+        }
+        let Some(key) = self.key(request.uri().path()) else {
+            return ResponseFuture::new(std::future::ready(status(StatusCode::NOT_FOUND)));
+        };
+        ResponseFuture::new(open(self.store.clone(), key, self.open_timeout))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+
+    use super::*;
+
+    fn service() -> ServeObjects {
+        ServeObjects::new(Arc::new(InMemory::new())).prefix("p/q")
+    }
+
+    #[test]
+    fn request_paths_map_to_keys_under_the_prefix() {
+        let key = |path| service().key(path).map(|key| key.to_string());
+        assert_eq!(key("/a/b.txt").as_deref(), Some("p/q/a/b.txt"));
+        assert_eq!(key("//a/./b%20c").as_deref(), Some("p/q/a/b c"));
+        assert_eq!(key("/a%2Fb").as_deref(), Some("p/q/a/b"));
+        for refused in ["/", "/../etc/passwd", "/a/..%2f..%2fx", "/a%5cb", "/%ff"] {
+            assert_eq!(key(refused), None, "{refused}");
+        }
+    }
+
+    #[test]
+    fn entity_tags_are_quoted_and_checked() {
+        assert_eq!(entity_tag("\"abc\"").unwrap(), "\"abc\"");
+        assert_eq!(entity_tag("W/\"abc\"").unwrap(), "W/\"abc\"");
+        assert_eq!(entity_tag("17").unwrap(), "\"17\"");
+        assert_eq!(entity_tag("a b"), None);
+        assert_eq!(entity_tag("a\"b"), None);
+    }
+
+    #[test]
+    fn store_errors_map_to_gateway_statuses() {
+        let boxed = |e: io::Error| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) };
+        let generic = |kind: io::ErrorKind| object_store::Error::Generic {
+            store: "S3",
+            source: boxed(io::Error::new(kind, "x")),
+        };
+        let not_found = object_store::Error::NotFound {
+            path: "a".into(),
+            source: boxed(io::Error::other("x")),
+        };
+        let denied = object_store::Error::PermissionDenied {
+            path: "a".into(),
+            source: boxed(io::Error::other("x")),
+        };
+        assert_eq!(status_of(&not_found), StatusCode::NOT_FOUND);
+        assert_eq!(status_of(&denied), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            status_of(&generic(io::ErrorKind::TimedOut)),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        assert_eq!(
+            status_of(&generic(io::ErrorKind::ConnectionRefused)),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status_of(&generic(io::ErrorKind::Other)),
+            StatusCode::BAD_GATEWAY
+        );
+    }
+}
