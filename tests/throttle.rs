@@ -663,13 +663,15 @@ async fn unlimited_settings_turn_nothing_on() {
         .total_rate(Bandwidth::UNLIMITED);
     let control = layer.bandwidth_control();
     let start = Instant::now();
-    let response = get_anonymous(&layer, "GET", &format!("/{}", MIB)).await;
-    // No client is counted (no key needed), and frames are an unthrottled
-    // body's (8 KiB for a download's first MiB: the ramp); a throttled body with
-    // no finite limit would send the layer's 64 KiB chunks.
+    let response = get_anonymous(&layer, "GET", &format!("/{}", 16 * MIB)).await;
+    // No client is counted (no key needed), and the frames are an unthrottled
+    // body's, which start small for a large download (8 KiB: the ramp); a
+    // throttled body with no finite limit would send the layer's 64 KiB chunks
+    // from the start.
     assert_eq!(control.active_clients(), 0);
     let frames = frames_of(response).await;
-    assert_eq!(total(&frames), MIB);
-    assert!(frames.iter().all(|(_, len)| *len == 8 * KIB as usize));
+    assert_eq!(total(&frames), 16 * MIB);
+    assert_eq!(frames[0].1, 8 * KIB as usize);
+    assert_eq!(frames.last().unwrap().1, 64 * KIB as usize);
     assert_eq!(start.elapsed(), Duration::ZERO);
 }

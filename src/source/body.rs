@@ -202,7 +202,7 @@ impl RangeBody {
             throttle: None,
             held: None,
             tracker: None,
-            ramp: Ramp::default(),
+            ramp: Ramp::for_len(remaining),
         }
     }
 

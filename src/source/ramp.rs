@@ -5,16 +5,23 @@
 //! a client that never reads, the kernel's buffers (the send buffer, the
 //! peer's receive buffer: about a megabyte on loopback with the demo's 512 KiB
 //! send buffer) fill at once, and the frame the server holds then is the one
-//! that stays: 2,000 such clients held 2,000 chunks. So a download starts with
-//! small frames and lets them grow only as it goes on: a frame is at most a
-//! 128th of what was sent before it (8 KiB up to 1 MiB sent, 16 KiB up to
+//! that stays: 2,000 such clients held 2,000 chunks. So a large download starts
+//! with small frames and lets them grow only as it goes on: a frame is at most
+//! a 128th of what was sent before it (8 KiB up to 1 MiB sent, 16 KiB up to
 //! 2 MiB, 64 KiB from 8 MiB), from 8 KiB up to the layer's chunk size. A
 //! client that has taken more than its buffers hold is reading, and gets the
-//! large frames that make a long download cheap (BENCHMARKS.md has what the
-//! small first frames cost a 1 MiB file).
+//! large frames that make a long download cheap.
+//!
+//! A response of at most [`SMALL`] bytes goes in whole chunks from the start:
+//! the kernel takes most or all of it even from a client that never reads, and
+//! small frames cost it throughput (64 connections fetching a 1 MiB file: 2,484
+//! MB/s in 8 KiB frames against 3,789 in 64 KiB ones, BENCHMARKS.md).
 
 /// The smallest frame a ramp allows (and the first).
 pub(crate) const START: usize = 8 * 1024;
+
+/// Responses up to this length do not ramp: 4 MiB.
+pub(crate) const SMALL: u64 = 4 << 20;
 
 /// A download's frame-size ramp.
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,6 +30,13 @@ pub(crate) struct Ramp {
 }
 
 impl Ramp {
+    /// The ramp of a response of `len` bytes: none for a small one.
+    pub(crate) fn for_len(len: u64) -> Self {
+        Self {
+            sent: if len <= SMALL { u64::MAX } else { 0 },
+        }
+    }
+
     /// The largest next frame, at most `configured`.
     pub(crate) fn max_chunk(&self, configured: usize) -> usize {
         let earned = usize::try_from(self.sent / 128).unwrap_or(usize::MAX);
@@ -64,6 +78,13 @@ mod tests {
         assert_eq!(after(8192 * KIB).max_chunk(64 * KIB), 64 * KIB);
         assert_eq!(after(1 << 30).max_chunk(64 * KIB), 64 * KIB);
         assert_eq!(after(1 << 30).max_chunk(1024 * KIB), 1024 * KIB);
+    }
+
+    #[test]
+    fn small_responses_go_in_whole_chunks() {
+        assert_eq!(Ramp::for_len(SMALL).max_chunk(64 * KIB), 64 * KIB);
+        assert_eq!(Ramp::for_len(SMALL + 1).max_chunk(64 * KIB), START);
+        assert_eq!(Ramp::for_len(1 << 30).max_chunk(64 * KIB), START);
     }
 
     #[test]
