@@ -181,8 +181,8 @@
 //! reads them in chunks) and `throttle/` (when the next chunk may go: per-response
 //! pacing, limits shared per client and in total, and their Redis part). `serve/`
 //! is the middleware that joins them, `dir/` the directory service, `objects/`
-//! its object-storage twin (feature `object-store`) and `lifecycle/`
-//! disconnects, shutdown and progress.
+//! its object-storage twin (feature `object-store`), `digest/` the digest fields
+//! (feature `digest`) and `lifecycle/` disconnects, shutdown and progress.
 //!
 //! # HEAD and RFC 9110 §14.2
 //!
