@@ -456,7 +456,7 @@ single_get() { # scenario server
         "$(awk -v c="$SERVER_CPU" -v b="$size" -v g="$GIB" 'BEGIN {print c / (b / g)}')"
 }
 
-# 64 connections fetching the 1 MiB file for WRK_DURATION; records MB/s.
+# 64 connections fetching the 1 MiB file for WRK_DURATION; records MB/s and p99.
 wrk64() { # scenario server
     local scenario=$1 s=$2 requests duration bytes p50 p99 errors
     guarded "$s" wrk -t2 -c64 -d"$WRK_DURATION" -s "$work/report.lua" "http://${addr_of[$s]}/1m.bin"
@@ -464,6 +464,7 @@ wrk64() { # scenario server
     [[ ${errors:-1} == 0 ]] || die "$s: wrk errors: $(cat "$work/cmd.out")"
     record "$scenario" "64 connections, 1 MiB file" "MB/s" "$s" \
         "$(awk -v b="$bytes" -v d="$duration" 'BEGIN {print b / d / 1e6}')"
+    record "$scenario" "p99 latency" "ms" "$s" "$p99"
     record "$scenario" "server CPU per GiB" "s" "$s" \
         "$(awk -v c="$SERVER_CPU" -v b="$bytes" -v g="$GIB" 'BEGIN {print c / (b / g)}')"
 }

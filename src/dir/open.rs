@@ -98,6 +98,9 @@ mod linux {
     use super::{Opened, Wait};
 
     pub(super) fn open_beneath(root: &Path, relative: &Path, wait: Wait) -> io::Result<Opened> {
+        // The root itself is opened by its path each time (a root that is a
+        // link swapped at deploy time must follow); its dentries are the
+        // hottest of all, so this is not guarded by RESOLVE_CACHED.
         let dir = rustix::fs::open(
             root,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
