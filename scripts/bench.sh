@@ -11,7 +11,11 @@
 # the machine spreads over all of them instead of favouring one.
 #
 # Knobs (environment variables, defaults in brackets):
-#   SCENARIOS     which scenarios to run [single wrk64 ranges many ttfb chunks]
+#   SCENARIOS     which scenarios to run [single wrk64 ranges many ttfb chunks
+#                 throttled stalled]; throttled (2,000 streams at 16 KiB/s against
+#                 nginx's limit_rate; Go has no throttle) and stalled (2,000
+#                 never-reading clients) run scripts/bench_pacing.sh and
+#                 scripts/bench_stalled.sh against the demo server, after the others
 #   RUNS          single-stream GETs per server [5]
 #   WRK_RUNS      wrk runs per server [3]
 #   WRK_DURATION  length of one wrk run [10s]
@@ -32,7 +36,7 @@
 #   KEEP          1: keep BENCH_DIR afterwards [0]
 set -euo pipefail
 
-SCENARIOS=${SCENARIOS:-"single wrk64 ranges many ttfb chunks"}
+SCENARIOS=${SCENARIOS:-"single wrk64 ranges many ttfb chunks throttled stalled"}
 RUNS=${RUNS:-5}
 WRK_RUNS=${WRK_RUNS:-3}
 WRK_DURATION=${WRK_DURATION:-10s}
@@ -645,9 +649,35 @@ has chunks && scenario_chunks
     table chunks "Chunk size of ours: one GET of 1 GiB ($RUNS runs)"
     table chunks-wrk64 "Chunk size of ours: 64 connections, 1 MiB file ($WRK_RUNS runs)"
 } >"$out/summary.md"
-cat "$out/summary.md"
+
+# The demo server's scenarios, from their own scripts (the servers above are
+# stopped first: these need the machine to themselves).
+if has throttled || has stalled; then
+    for s in "${servers[@]}"; do
+        for pid in ${pids_of[$s]}; do is_child "$pid" && kill "$pid" 2>/dev/null || true; done
+    done
+fi
+if has throttled; then
+    log "throttled: 2,000 streams x 16 KiB/s, ours (default pacing chunk) and nginx"
+    {
+        echo
+        echo "### Throttled: 2,000 streams at 16 KiB/s (scripts/bench_pacing.sh)"
+        echo
+        CHUNKS=16KiB bash "$repo/scripts/bench_pacing.sh" | sed 's/^/    /'
+    } >>"$out/summary.md"
+fi
+if has stalled; then
+    log "stalled: 2,000 clients that never read, then a normal one"
+    {
+        echo
+        echo "### Stalled: 2,000 clients that never read (scripts/bench_stalled.sh)"
+        echo
+        bash "$repo/scripts/bench_stalled.sh" | tail -n 2 | sed 's/^/    /'
+    } >>"$out/summary.md"
+fi
 
 if has chunks && command -v python3 >/dev/null; then
     python3 "$repo/scripts/plot_chunk_sizes.py" "$out/chunk_sizes.csv" "$repo/docs/chunk-sizes.svg"
 fi
+cat "$out/summary.md"
 log "done: results in $out"
