@@ -43,3 +43,49 @@ start_demo() {
     echo "server on $port did not start" >&2
     exit 1
 }
+
+# start_nginx PORT RATE: nginx (one worker) with sendfile and limit_rate RATE,
+# serving $WORK; sets PID (the master).
+start_nginx() {
+    local port=$1 rate=$2
+    mkdir -p "$WORK/nginx-$port"
+    cat >"$WORK/nginx-$port/nginx.conf" <<CONF
+user root;
+worker_processes 1;
+pid $WORK/nginx-$port/nginx.pid;
+error_log $WORK/nginx-$port/error.log;
+events { worker_connections 12000; }
+http {
+    access_log off;
+    sendfile on;
+    server {
+        listen 127.0.0.1:$port;
+        root $WORK;
+        limit_rate $rate;
+    }
+}
+CONF
+    nginx -c "$WORK/nginx-$port/nginx.conf" -g 'daemon off;' &
+    PID=$!
+    PIDS+=("$PID")
+    sleep 0.5
+}
+
+# measure LABEL PID LOAD-ARGS...: runs the load client against the server PID
+# and prints its report with the server's CPU seconds during the run and its
+# peak RSS, both summed over the process and its children (nginx's workers).
+measure() {
+    local label=$1 pid=$2 before=0 after=0 rss=0 p
+    shift 2
+    local processes="$pid $(pgrep -P "$pid" | tr '\n' ' ')"
+    for p in $processes; do before=$(awk -v a="$before" -v b="$(cpu_seconds "$p")" 'BEGIN { print a + b }'); done
+    local report
+    report=$("$LOAD" --seconds "$RUN_SECONDS" "$@")
+    for p in $processes; do
+        after=$(awk -v a="$after" -v b="$(cpu_seconds "$p")" 'BEGIN { print a + b }')
+        rss=$((rss + $(peak_rss_kib "$p")))
+    done
+    local cpu
+    cpu=$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a - b }')
+    echo "$label $report server_cpu_s=$cpu server_peak_rss_kib=$rss"
+}

@@ -13,37 +13,6 @@ source "$(dirname "$0")/bench_common.sh"
 CHUNKS=${CHUNKS:-"0 4KiB 8KiB 16KiB"}
 N=${N:-2000}
 
-# start_nginx PORT: nginx with sendfile and limit_rate 16k; sets PID.
-start_nginx() {
-    local port=$1
-    mkdir -p "$WORK/nginx-$port"
-    cat >"$WORK/nginx-$port/nginx.conf" <<CONF
-user root;
-worker_processes 1;
-pid $WORK/nginx-$port/nginx.pid;
-error_log $WORK/nginx-$port/error.log;
-events { worker_connections 12000; }
-http { access_log off; sendfile on; server { listen 127.0.0.1:$port; root $WORK; limit_rate 16k; } }
-CONF
-    nginx -c "$WORK/nginx-$port/nginx.conf" -g 'daemon off;' &
-    PID=$!
-    PIDS+=("$PID")
-    sleep 0.5
-}
-
-# measure LABEL PID LOAD-ARGS...: the server's CPU seconds (with its children)
-# during one load run, and the load client's report.
-measure() {
-    local label=$1 pid=$2 before=0 after=0 p
-    shift 2
-    local processes="$pid $(pgrep -P "$pid" | tr '\n' ' ')"
-    for p in $processes; do before=$(awk -v a="$before" -v b="$(cpu_seconds "$p")" 'BEGIN { print a + b }'); done
-    local report
-    report=$("$LOAD" --seconds "$RUN_SECONDS" "$@")
-    for p in $processes; do after=$(awk -v a="$after" -v b="$(cpu_seconds "$p")" 'BEGIN { print a + b }'); done
-    echo "$label server_cpu_s=$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a - b }') $report"
-}
-
 echo "# $(nproc) cores, $N streams x 16 KiB/s, $RUN_SECONDS s per run"
 declare -A server
 port=18400
@@ -54,7 +23,7 @@ for chunk in $CHUNKS; do
 done
 names=($CHUNKS)
 if command -v nginx >/dev/null; then
-    start_nginx 18420
+    start_nginx 18420 16k
     server[nginx]="$PID 18420"
     names+=(nginx)
 fi

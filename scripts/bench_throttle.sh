@@ -8,53 +8,6 @@
 # Prints one line per measurement; BENCHMARKS.md quotes them. Loopback only.
 source "$(dirname "$0")/bench_common.sh"
 
-# start_nginx PORT RATE: nginx with sendfile and limit_rate; sets PID (master).
-start_nginx() {
-    local port=$1 rate=$2
-    mkdir -p "$WORK/nginx-$port"
-    cat >"$WORK/nginx-$port/nginx.conf" <<CONF
-user root;
-worker_processes 1;
-pid $WORK/nginx-$port/nginx.pid;
-error_log $WORK/nginx-$port/error.log;
-events { worker_connections 12000; }
-http {
-    access_log off;
-    sendfile on;
-    server {
-        listen 127.0.0.1:$port;
-        root $WORK;
-        limit_rate $rate;
-    }
-}
-CONF
-    nginx -c "$WORK/nginx-$port/nginx.conf" -g 'daemon off;' &
-    PID=$!
-    PIDS+=("$PID")
-    sleep 0.5
-}
-
-# measure LABEL PID LOAD-ARGS...: runs the load client against the server PID
-# and prints its report with the server's CPU seconds and peak RSS.
-measure() {
-    local label=$1 pid=$2
-    shift 2
-    local before after workers
-    before=$(cpu_seconds "$pid")
-    workers=$(pgrep -P "$pid" || true)
-    local report
-    report=$("$LOAD" --seconds "$RUN_SECONDS" "$@")
-    after=$(cpu_seconds "$pid")
-    local rss cpu
-    rss=$(peak_rss_kib "$pid")
-    cpu=$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a - b }')
-    for worker in $workers; do
-        rss=$((rss + $(peak_rss_kib "$worker")))
-        cpu=$(awk -v c="$cpu" -v w="$(cpu_seconds "$worker")" 'BEGIN { printf "%.2f", c + w }')
-    done
-    echo "$label $report server_cpu_s=$cpu server_peak_rss_kib=$rss"
-}
-
 echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -r)"
 echo "# $RUN_SECONDS s per run"
 

@@ -54,6 +54,15 @@ async fn server(dir: ServeDir) -> SocketAddr {
     serve(RangeServeLayer::new().layer(dir)).await
 }
 
+/// The entry names of a JSON listing.
+fn json_names(f: &Fetched) -> Vec<String> {
+    let entries: serde_json::Value = serde_json::from_slice(f.bytes()).unwrap();
+    let entries = entries.as_array().unwrap().iter();
+    entries
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn text(f: &Fetched) -> String {
     String::from_utf8(f.bytes().to_vec()).unwrap()
 }
@@ -146,13 +155,8 @@ async fn the_json_listing_parses() {
     );
 
     let f = send(addr, get("/", &[("accept", "application/json")])).await;
-    let entries: serde_json::Value = serde_json::from_slice(f.bytes()).unwrap();
-    let names: Vec<&str> = entries
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
+    let names = json_names(&f);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     assert_eq!(&names[..2], ["site", "sub"]);
     assert!(names.contains(&TRICKY));
     // A browser's Accept gets HTML.
@@ -344,13 +348,8 @@ async fn names_no_request_can_reach_are_not_listed() {
     std::fs::write(root.join("co:lon"), "x").unwrap();
     let addr = server(ServeDir::new(root).listing(true)).await;
     let f = send(addr, get("/", &[("accept", "application/json")])).await;
-    let entries: serde_json::Value = serde_json::from_slice(f.bytes()).unwrap();
-    let names: Vec<&str> = entries
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
+    let names = json_names(&f);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     assert!(names.contains(&"hello.txt"), "{names:?}");
     for absent in ["bad", "back", "co:lon"] {
         assert!(!names.iter().any(|n| n.contains(absent)), "{names:?}");
