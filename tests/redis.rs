@@ -152,7 +152,7 @@ fn one_client_through_two_replicas_gets_its_rate_in_total() {
     // take one.
     assert!(took >= at_least(bytes, rate, 2), "{took:?}");
     assert!(took < Duration::from_secs(10), "{took:?}");
-    assert!(redis.command(&["EXISTS", "one-client:client:10.0.0.1"]) == ":1");
+    assert!(redis.command(&["EXISTS", "one-client:client:10.0.0.1@524288"]) == ":1");
 }
 
 #[test]
@@ -266,7 +266,7 @@ fn streams_go_on_while_redis_is_down_and_rejoin_when_it_is_back() {
     }];
     let running = runtime.spawn(download_all(layer.clone(), downloads.clone()));
     // Redis goes away mid-stream (the first lease was taken), then comes back.
-    while redis.command(&["EXISTS", "outage:client:10.0.0.1"]) != ":1" {
+    while redis.command(&["EXISTS", "outage:client:10.0.0.1@262144"]) != ":1" {
         std::thread::yield_now();
     }
     redis.kill();
@@ -277,7 +277,7 @@ fn streams_go_on_while_redis_is_down_and_rejoin_when_it_is_back() {
     assert_eq!(after, 128 * KIB);
     assert_eq!(runtime.block_on(running).unwrap(), 128 * KIB);
     // Back on the shared budget: the restarted Redis holds the client's bucket.
-    assert_eq!(redis.command(&["EXISTS", "outage:client:10.0.0.1"]), ":1");
+    assert_eq!(redis.command(&["EXISTS", "outage:client:10.0.0.1@262144"]), ":1");
 }
 
 #[test]
@@ -450,7 +450,7 @@ fn three_replicas_with_no_count_hold_one_client_to_its_rate_through_an_outage() 
     redis.start();
     let (_, bytes) = round(&all, &client(2, 32 * KIB));
     assert_eq!(bytes, 192 * KIB);
-    assert_eq!(redis.command(&["EXISTS", "fleet:client:10.0.0.1"]), ":1");
+    assert_eq!(redis.command(&["EXISTS", "fleet:client:10.0.0.1@393216"]), ":1");
 }
 
 #[test]

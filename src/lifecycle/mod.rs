@@ -47,13 +47,18 @@
 //!
 //! [`RangeServeLayer::shutdown_handle`]: crate::RangeServeLayer::shutdown_handle
 
-mod idle;
+mod connection;
+mod listener;
 mod observer;
+mod peers;
 mod shutdown;
 mod tracker;
 
-pub use self::idle::{IdleSignal, IdleTimeout};
-pub use self::observer::{Download, End, Observer, Outcome};
+pub use self::connection::{Connection, IdleSignal};
+#[cfg(feature = "axum")]
+pub use self::listener::AxumListener;
+pub use self::listener::Connections;
+pub use self::observer::{Answer, Download, End, Observer, Outcome, Refusal};
 pub use self::shutdown::Shutdown;
 
 pub(crate) use self::tracker::Tracker;
@@ -63,7 +68,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use http::StatusCode;
+use http::{Method, StatusCode};
 
 use crate::throttle::ClientKey;
 
@@ -87,9 +92,10 @@ impl Default for Settings {
     }
 }
 
-/// What the request told about a download, for the tracker.
+/// What the request told, for the observer and the tracker.
 #[derive(Debug, Default)]
 pub(crate) struct RequestInfo {
+    pub(crate) method: Method,
     /// The path, kept only when there is an observer.
     pub(crate) path: Option<String>,
     pub(crate) idle: Option<IdleSignal>,
@@ -109,7 +115,51 @@ impl Settings {
         self.shutdown.is_shutting_down()
     }
 
-    /// Starts tracking a download.
+    /// What the observer and the tracker need of a request; nothing is kept
+    /// (and nothing looked up) without an observer.
+    pub(crate) fn request_info(&self, parts: &http::request::Parts) -> RequestInfo {
+        if self.observer.is_none() {
+            return RequestInfo {
+                method: parts.method.clone(),
+                ..RequestInfo::default()
+            };
+        }
+        // A server that inserts its connection's signal, or one whose
+        // connections come from `Connections` (found by the peer address).
+        let idle = parts.extensions.get::<IdleSignal>().cloned().or_else(|| {
+            let peer = crate::throttle::client_key::peer_addr(parts)?;
+            self.shutdown.peers.signal(peer)
+        });
+        RequestInfo {
+            method: parts.method.clone(),
+            path: Some(parts.uri.path().to_owned()),
+            idle,
+        }
+    }
+
+    /// Tells the observer of an answer that starts no download.
+    pub(crate) fn answered(
+        &self,
+        request: &RequestInfo,
+        status: StatusCode,
+        client: Option<ClientKey>,
+        refusal: Option<Refusal>,
+        body: u64,
+    ) {
+        if let Some(observer) = &self.observer {
+            observer.answer(&Answer {
+                method: request.method.clone(),
+                status,
+                client,
+                path: request.path.clone().unwrap_or_default(),
+                body,
+                refusal,
+                download: None,
+            });
+        }
+    }
+
+    /// Starts tracking a download, after telling the observer of its answer.
     pub(crate) fn track(&self, request: RequestInfo, response: ResponseInfo) -> Tracker {
         let total = response.total;
         let observer = self.observer.clone().map(|observer| {
@@ -123,6 +173,15 @@ impl Settings {
                 total: response.total,
                 started: Instant::now(),
             };
+            observer.answer(&Answer {
+                method: request.method,
+                status: download.status,
+                client: download.client.clone(),
+                path: download.path.clone(),
+                body: download.total,
+                refusal: None,
+                download: Some(download.id),
+            });
             (observer, download, self.progress_interval)
         });
         Tracker::new(self.shutdown.enter(), observer, request.idle, total)

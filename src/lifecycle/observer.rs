@@ -4,7 +4,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::StatusCode;
+use http::{Method, StatusCode};
 
 use crate::throttle::ClientKey;
 
@@ -60,12 +60,50 @@ pub struct End {
     pub elapsed: Duration,
 }
 
-/// Told when downloads start, progress and end.
+/// An answer the layer gave to a `GET` or `HEAD` of a file-backed response:
+/// every one of them, whether it starts a download (200, 206) or not (`HEAD`,
+/// 304, 412, 416, 429, 503, an empty file's 200).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Answer {
+    /// `GET` or `HEAD`.
+    pub method: Method,
+    /// The status sent.
+    pub status: StatusCode,
+    /// The client, when the bandwidth policy knows one.
+    pub client: Option<ClientKey>,
+    /// The request path.
+    pub path: String,
+    /// The bytes of the body this answer sends (0 for `HEAD` and refusals).
+    pub body: u64,
+    /// Why the request was refused, for a 429 or 503 of the layer's own.
+    pub refusal: Option<Refusal>,
+    /// The [`Download::id`] of the download this answer starts, if it starts
+    /// one (a `GET` answered 200 or 206 with a body).
+    pub download: Option<u64>,
+}
+
+/// Why the layer refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// 429: the client already runs its
+    /// [`max_streams_per_client`](crate::RangeServeLayer::max_streams_per_client).
+    /// `HEAD` gets it too, as its `GET` would.
+    TooManyStreams,
+    /// 503: the layer is shutting down.
+    ShuttingDown,
+}
+
+/// Told of every answer the layer gives, and when downloads start, progress and
+/// end.
 ///
-/// Calls come from the task sending the body: keep them short (update counters,
-/// send to a channel). [`progress`](Observer::progress) comes at most once per
-/// [`progress_interval`](crate::RangeServeLayer::progress_interval) per download,
-/// never per chunk.
+/// Calls come from the task serving the request or sending the body: keep them
+/// short (update counters, send to a channel). [`answer`](Observer::answer)
+/// comes once per file-backed `GET` or `HEAD` (for a download, just before
+/// [`start`](Observer::start)); [`progress`](Observer::progress) at most once
+/// per [`progress_interval`](crate::RangeServeLayer::progress_interval) per
+/// download, never per chunk.
 ///
 /// # Example
 ///
@@ -88,6 +126,11 @@ pub struct End {
 /// # let _ = layer;
 /// ```
 pub trait Observer: Send + Sync + 'static {
+    /// The layer answers a file-backed `GET` or `HEAD`.
+    fn answer(&self, answer: &Answer) {
+        let _ = answer;
+    }
+
     /// A download starts (its headers are about to be sent).
     fn start(&self, download: &Download) {
         let _ = download;
@@ -105,6 +148,10 @@ pub trait Observer: Send + Sync + 'static {
 }
 
 impl<T: Observer + ?Sized> Observer for Arc<T> {
+    fn answer(&self, answer: &Answer) {
+        (**self).answer(answer);
+    }
+
     fn start(&self, download: &Download) {
         (**self).start(download);
     }
@@ -138,6 +185,19 @@ impl Tracing {
 
 #[cfg(feature = "tracing")]
 impl Observer for Tracing {
+    fn answer(&self, answer: &Answer) {
+        tracing::debug!(
+            target: "tower_range_serve",
+            method = %answer.method,
+            status = answer.status.as_u16(),
+            path = %answer.path,
+            client = answer.client.as_ref().map(tracing::field::display),
+            refusal = answer.refusal.map(tracing::field::debug),
+            body = answer.body,
+            "answered"
+        );
+    }
+
     fn start(&self, download: &Download) {
         let status = download.status.as_u16();
         Self::span(download).in_scope(|| {
@@ -166,6 +226,11 @@ pub(crate) struct Both(pub(crate) Arc<dyn Observer>, pub(crate) Arc<dyn Observer
 
 #[cfg(feature = "tracing")]
 impl Observer for Both {
+    fn answer(&self, answer: &Answer) {
+        self.0.answer(answer);
+        self.1.answer(answer);
+    }
+
     fn start(&self, download: &Download) {
         self.0.start(download);
         self.1.start(download);

@@ -8,6 +8,8 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
+use super::peers::Peers;
+
 /// A handle to the graceful shutdown of a [`RangeServeLayer`](crate::RangeServeLayer)
 /// and the services made from it and its clones.
 ///
@@ -18,9 +20,11 @@ use tokio::time::Instant;
 /// server's graceful shutdown waits for every throttled download to finish.
 ///
 /// A download whose client has stopped reading is not polled by the server and so
-/// cannot end itself; wrap connections in an
-/// [`IdleTimeout`](crate::lifecycle::IdleTimeout), or drop the connections that
-/// remain after the grace period.
+/// cannot end itself, and a server's own graceful shutdown waits for its
+/// connection: accept connections with
+/// [`Connections`](crate::lifecycle::Connections) (or wrap them in a
+/// [`Connection`](crate::lifecycle::Connection)), which closes every connection
+/// still open when the grace period ends.
 ///
 /// # Example
 ///
@@ -51,6 +55,8 @@ pub(crate) struct State {
     active: AtomicUsize,
     cut: AtomicUsize,
     drained: Notify,
+    /// The open connections of the layer's [`Connections`](super::Connections).
+    pub(crate) peers: Arc<Peers>,
 }
 
 impl Default for State {
@@ -61,6 +67,7 @@ impl Default for State {
             active: AtomicUsize::new(0),
             cut: AtomicUsize::new(0),
             drained: Notify::new(),
+            peers: Arc::default(),
         }
     }
 }
@@ -122,6 +129,12 @@ impl State {
         self.begun.load(Ordering::SeqCst)
     }
 
+    /// Whether a shutdown's grace period is over.
+    pub(crate) fn grace_over(&self) -> bool {
+        self.is_shutting_down()
+            && (*self.deadline.borrow()).is_some_and(|deadline| Instant::now() >= deadline)
+    }
+
     /// Resolves when running downloads must end.
     pub(crate) fn cut_off(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut deadline = self.deadline.subscribe();
@@ -153,6 +166,11 @@ impl Ticket {
     /// Resolves when running downloads must end.
     pub(crate) fn cut_off(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         self.state.cut_off()
+    }
+
+    /// Whether a shutdown's grace period is over.
+    pub(crate) fn grace_over(&self) -> bool {
+        self.state.grace_over()
     }
 
     pub(crate) fn mark_cut(&self) {

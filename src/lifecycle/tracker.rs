@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::idle::IdleSignal;
+use super::connection::IdleSignal;
 use super::observer::{Download, End, Observer, Outcome};
 use super::shutdown::Ticket;
 
@@ -72,7 +72,7 @@ impl Tracker {
     /// deadline is registered for a wake-up at the body's next poll, which comes
     /// within a chunk's time (a tenth of a second of a throttled rate, much less
     /// unthrottled); a body that is not polled at all is a stalled client's,
-    /// which only its connection can end (see `IdleTimeout`).
+    /// which only its connection can end (see `Connection`).
     pub(crate) fn poll_cut(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
         if !self.ticket.is_shutting_down() {
             return None;
@@ -121,10 +121,16 @@ impl Tracker {
 
 impl Drop for Tracker {
     fn drop(&mut self) {
-        // A server may drop a body once it has sent the last byte.
+        // A server may drop a body once it has sent the last byte. A body
+        // dropped after the grace period was cut by the shutdown: its connection
+        // was closed (see `Connection`), or the server dropped it.
         let outcome = match &self.idle {
             _ if self.sent == self.total => Outcome::Complete,
             Some(signal) if signal.timed_out() => Outcome::IdleTimeout,
+            _ if !self.ended && self.ticket.grace_over() => {
+                self.ticket.mark_cut();
+                Outcome::Shutdown
+            }
             _ => Outcome::ClientGone,
         };
         self.end(outcome);

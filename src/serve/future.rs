@@ -9,7 +9,7 @@ use pin_project_lite::pin_project;
 use super::ResponseBody;
 use super::layer::Config;
 use super::respond::{respond, too_many_streams, unavailable};
-use crate::lifecycle::{RequestInfo, ResponseInfo};
+use crate::lifecycle::{Refusal, RequestInfo, ResponseInfo};
 use crate::protocol::{Conditions, Validators, decide};
 use crate::serve::Representation;
 use crate::source::RangeBody;
@@ -87,6 +87,13 @@ where
         let config = &*this.config;
         if config.lifecycle.is_shutting_down() {
             unavailable(&mut parts, config.retry_after);
+            config.lifecycle.answered(
+                &captured.request,
+                parts.status,
+                captured.policy.client,
+                Some(Refusal::ShuttingDown),
+                0,
+            );
             return Poll::Ready(Ok(Response::from_parts(
                 parts,
                 ResponseBody::range(RangeBody::empty()),
@@ -117,14 +124,29 @@ where
             &captured.digest,
             &config.digest,
         );
-        let body = if http_body::Body::is_end_stream(&body) {
-            body
-        } else if captured.head {
+        let body = if captured.head || http_body::Body::is_end_stream(&body) {
             // The status a GET would get: 429 when it would be over its streams.
-            if !config.bandwidth.would_admit(&captured.policy) {
+            let refused = captured.head
+                && !http_body::Body::is_end_stream(&body)
+                && !config.bandwidth.would_admit(&captured.policy);
+            if refused {
                 too_many_streams(&mut parts, config.retry_after);
             }
-            RangeBody::empty()
+            let sent = match captured.head {
+                true => 0,
+                false => http_body::Body::size_hint(&body).exact().unwrap_or(0),
+            };
+            config.lifecycle.answered(
+                &captured.request,
+                parts.status,
+                captured.policy.client,
+                refused.then_some(Refusal::TooManyStreams),
+                sent,
+            );
+            match captured.head {
+                true => RangeBody::empty(),
+                false => body,
+            }
         } else {
             stream(
                 body,
@@ -170,6 +192,13 @@ fn stream(
         Ok(None) => body,
         Err(TooManyStreams) => {
             too_many_streams(parts, config.retry_after);
+            config.lifecycle.answered(
+                &captured.request,
+                parts.status,
+                client,
+                Some(Refusal::TooManyStreams),
+                0,
+            );
             return RangeBody::empty();
         }
     };

@@ -205,6 +205,11 @@ impl RangeServeLayer {
     /// The rate all running responses of one client share. Unlimited by default.
     /// Clients are told apart by [`client_key`](Self::client_key).
     ///
+    /// A [policy function](Self::policy) may give a request another client rate
+    /// (a tier): streams of one client that asked for different client rates
+    /// never change each other's rate; each tier of a client is shared by the
+    /// streams that asked for it (see [`throttle`](crate::throttle#tiers-one-client-several-client-rates)).
+    ///
     /// Gives the layer new shared limits (see [`BandwidthControl`]): a clone
     /// made before keeps its own.
     ///

@@ -9,7 +9,6 @@ use super::future::Captured;
 use super::layer::Config;
 use super::{ResponseBody, ResponseFuture};
 use crate::BoxError;
-use crate::lifecycle::{IdleSignal, RequestInfo};
 use crate::protocol::Conditions;
 
 /// Middleware that answers range and conditional requests for file-backed responses.
@@ -131,11 +130,7 @@ where
             policy: bandwidth.policy(&parts),
             #[cfg(feature = "digest")]
             digest: crate::digest::Wanted::from_headers(&parts.headers),
-            request: RequestInfo {
-                path: (self.config.lifecycle.observer.is_some())
-                    .then(|| parts.uri.path().to_owned()),
-                idle: parts.extensions.get::<IdleSignal>().cloned(),
-            },
+            request: self.config.lifecycle.request_info(&parts),
         };
         let request = Request::from_parts(parts, body);
         ResponseFuture::new(

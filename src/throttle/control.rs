@@ -81,9 +81,11 @@ impl BandwidthControl {
         Bandwidth::new(self.state.client_rate.load(Ordering::Relaxed))
     }
 
-    /// Changes the rate of every client with running streams, and the default
-    /// for new ones. A [policy function](crate::RangeServeLayer::policy) that sets
-    /// its own client rates has them applied again at the client's next request.
+    /// Changes the rate of every client with running streams (each of its
+    /// tiers, see [`throttle`](crate::throttle#tiers-one-client-several-client-rates)),
+    /// and the default for new ones. A [policy function](crate::RangeServeLayer::policy)
+    /// that sets its own client rates has them applied to the client's next
+    /// requests.
     pub fn set_client_rate(&self, rate: Bandwidth) {
         self.state
             .client_rate

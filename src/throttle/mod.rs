@@ -74,6 +74,21 @@
 //! sharing its rate and its stream cap, and with the `tracing` feature the first
 //! one logs a warning. Fix the key function rather than rely on it.
 //!
+//! # Tiers: one client, several client rates
+//!
+//! A request's client rate applies to the streams that asked for it. Streams
+//! of one client key that asked for the same client rate share it; a stream
+//! that asked for another rate (the policy function gave a paid request 2 MiB/s
+//! beside the same user's free downloads at 100 KiB/s) shares another limit of
+//! that rate with the client's other streams of that tier. No request changes
+//! the rate of another: the free downloads stay at 100 KiB/s, the paid one gets
+//! 2 MiB/s, and the client gets both together. The stream cap counts the
+//! client's streams of every tier. Changing rates on purpose is
+//! [`BandwidthControl::set_client_rate`]'s job: it sets every running client
+//! limit, of every tier, to the new rate (a client with streams in two tiers
+//! then gets it twice until one tier's streams end). With Redis, every replica shares one budget per client and tier
+//! (`client:KEY@RATE`).
+//!
 //! # Admission
 //!
 //! With [`max_streams_per_client`](crate::RangeServeLayer::max_streams_per_client),

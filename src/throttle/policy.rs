@@ -37,7 +37,9 @@ pub struct Policy {
     /// `max_streams_per_client` limits something, the request is counted under
     /// [`ClientKey::UNIDENTIFIED`].
     pub client: Option<ClientKey>,
-    /// The rate all running responses of the client share.
+    /// The rate the client's running responses share: those that asked for the
+    /// same client rate (a tier). A request with another client rate never
+    /// changes this one's; see [`throttle`](crate::throttle#tiers-one-client-several-client-rates).
     pub client_rate: Bandwidth,
     /// The most streams the client may run at once; a request beyond it gets 429
     /// Too Many Requests with `Retry-After`.

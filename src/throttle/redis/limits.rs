@@ -139,7 +139,7 @@ return heartbeat(KEYS[1], ARGV[1], 1, tonumber(ARGV[2]))
 ///
 /// Give it to [`RangeServeLayer::redis`](crate::RangeServeLayer::redis). Every
 /// replica then draws each shared limit from one token bucket per key in Redis
-/// (`{prefix}:client:{key}` and `{prefix}:total`): it leases a slice of the
+/// (`{prefix}:client:{key}@{rate}`, one per client and asked rate, and `{prefix}:total`): it leases a slice of the
 /// budget (by default 100 ms of the rate) with one atomic script, and hands the
 /// slice out to its own streams, so Redis sees about ten requests per second per
 /// busy key and replica, however many streams share it. The per-response rate

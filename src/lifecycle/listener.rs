@@ -1,0 +1,204 @@
+//! [`Connections`]: a listener whose connections idle timeouts and the end of a
+//! graceful shutdown close, for `axum::serve` and hyper-util servers.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+
+use super::connection::Connection;
+use super::shutdown::Shutdown;
+
+/// A TCP listener that wraps each connection it accepts in a [`Connection`]
+/// tied to a layer's [`Shutdown`]: a client that accepts no byte for the
+/// [`idle_timeout`](Connections::idle_timeout) is disconnected, and every
+/// connection still open when the shutdown's grace period ends is closed,
+/// whether or not its client reads. So `axum::serve(..).with_graceful_shutdown(..)`
+/// returns within the grace period (plus the moment it takes to close), instead
+/// of waiting for the last stalled client to go away.
+///
+/// The layer finds each request's connection by its peer address, so observers
+/// report [`Outcome::IdleTimeout`](super::Outcome::IdleTimeout) and
+/// [`Outcome::Shutdown`](super::Outcome::Shutdown) without any extension of
+/// one's own. Accepted sockets get `TCP_NODELAY` (frames go out as they come,
+/// as with nginx's `tcp_nodelay`).
+///
+/// # With axum
+///
+/// With the `axum` feature, [`axum`](Connections::axum) gives the listener to
+/// `axum::serve`, with `ConnectInfo<SocketAddr>` (and so the default
+/// [`ClientKey::peer_ip`](crate::ClientKey::peer_ip)) working as with a plain
+/// `TcpListener`:
+///
+/// ```
+/// # #[cfg(feature = "axum")]
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::net::SocketAddr;
+/// use std::time::Duration;
+/// use axum::{routing::get, Router};
+/// use tower_range_serve::{lifecycle::Connections, RangeServeLayer};
+///
+/// let layer = RangeServeLayer::new();
+/// let shutdown = layer.shutdown_handle();
+/// let app = Router::new().route("/", get(|| async { "hi" })).layer(layer);
+///
+/// let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// let listener = Connections::new(tcp, &shutdown).idle_timeout(Duration::from_secs(60));
+/// let stop = {
+///     let shutdown = shutdown.clone();
+///     async move {
+///         // tokio::signal::ctrl_c().await.unwrap(); in a real server
+///         shutdown.begin(Duration::from_secs(10)); // new downloads get 503
+///     }
+/// };
+/// axum::serve(listener.axum(), app.into_make_service_with_connect_info::<SocketAddr>())
+///     .with_graceful_shutdown(stop)
+///     .await
+///     .unwrap();
+/// # });
+/// ```
+///
+/// # With hyper-util
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use tower_range_serve::{lifecycle::Connections, RangeServeLayer};
+///
+/// let layer = RangeServeLayer::new();
+/// let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// let listener = Connections::new(tcp, &layer.shutdown_handle());
+/// # let addr = listener.local_addr().unwrap();
+/// # tokio::spawn(async move { tokio::net::TcpStream::connect(addr).await });
+/// let (connection, peer) = listener.accept().await.unwrap();
+/// // Insert `peer` into each request's extensions (the default client key) and
+/// // serve `hyper_util::rt::TokioIo::new(connection)` as usual.
+/// # let _ = (connection, peer);
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct Connections {
+    listener: TcpListener,
+    shutdown: Shutdown,
+    idle_timeout: Duration,
+}
+
+impl Connections {
+    /// Accepts from `listener`; connections close when `shutdown`'s grace period
+    /// ends. No idle timeout.
+    pub fn new(listener: TcpListener, shutdown: &Shutdown) -> Self {
+        Self {
+            listener,
+            shutdown: shutdown.clone(),
+            idle_timeout: Duration::ZERO,
+        }
+    }
+
+    /// Disconnects a client that accepts no byte for `timeout`;
+    /// [`Duration::ZERO`] (the default) never does.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use tower_range_serve::{lifecycle::Connections, RangeServeLayer};
+    ///
+    /// let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// let shutdown = RangeServeLayer::new().shutdown_handle();
+    /// let listener = Connections::new(tcp, &shutdown).idle_timeout(Duration::from_secs(60));
+    /// # let _ = listener;
+    /// # });
+    /// ```
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts the next connection, with its peer address.
+    pub async fn accept(&self) -> io::Result<(Connection<TcpStream>, SocketAddr)> {
+        let (stream, peer) = self.listener.accept().await?;
+        Ok((self.wrap(stream, peer), peer))
+    }
+
+    fn wrap(&self, stream: TcpStream, peer: SocketAddr) -> Connection<TcpStream> {
+        // Best effort: a socket that refuses it still serves.
+        let _ = stream.set_nodelay(true);
+        let connection = Connection::new(stream)
+            .idle_timeout(self.idle_timeout)
+            .shutdown(&self.shutdown);
+        let registration = self.shutdown.state.peers.register(peer, connection.signal());
+        connection.registered(registration)
+    }
+
+    /// The listener for `axum::serve`, with `ConnectInfo<SocketAddr>`.
+    ///
+    /// axum implements its `Connected` trait (what
+    /// `into_make_service_with_connect_info::<SocketAddr>()` needs) for
+    /// `TcpListener` and for listeners wrapped by `ListenerExt::tap_io`; this is
+    /// the latter, with a tap that does nothing.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use tower_range_serve::{lifecycle::Connections, RangeServeLayer};
+    ///
+    /// let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// let shutdown = RangeServeLayer::new().shutdown_handle();
+    /// let listener = Connections::new(tcp, &shutdown).axum();
+    /// # let _ = listener;
+    /// # });
+    /// ```
+    #[cfg(feature = "axum")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+    pub fn axum(self) -> AxumListener {
+        use axum::serve::ListenerExt;
+        fn untouched(_: &mut Connection<TcpStream>) {}
+        self.tap_io(untouched as fn(&mut Connection<TcpStream>))
+    }
+}
+
+/// [`Connections`] as `axum::serve` takes it with `ConnectInfo<SocketAddr>`;
+/// see [`Connections::axum`].
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub type AxumListener = axum::serve::TapIo<Connections, fn(&mut Connection<TcpStream>)>;
+
+#[cfg(feature = "axum")]
+impl axum::serve::Listener for Connections {
+    type Io = Connection<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, peer)) => return (self.wrap(stream, peer), peer),
+                Err(e) => accept_failed(e).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.listener.local_addr()
+    }
+}
+
+/// After a failed accept: a connection that went away before it was accepted
+/// costs nothing; anything else (out of file descriptors, say) is retried after
+/// a second, as axum's own `TcpListener` does.
+#[cfg(feature = "axum")]
+async fn accept_failed(e: io::Error) {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    #[cfg(feature = "tracing")]
+    tracing::error!(target: "tower_range_serve", error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
