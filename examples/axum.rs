@@ -1,7 +1,7 @@
 //! A download site on axum with a bandwidth policy per route.
 //!
 //! ```text
-//! cargo run --example axum -- [--root DIR] [--addr HOST:PORT]
+//! cargo run --example axum -- [--root DIR] [--addr HOST:PORT] [--grace SECONDS] [--idle-timeout SECONDS]
 //! ```
 //!
 //! - `/free/{*path}`: the files under the root, 256 KiB/s per client IP (axum's
@@ -13,14 +13,22 @@
 //! - `/report`: a handler returning a `FileResponse` as an attachment.
 //! - `/api/tiers`: JSON, passed through the layer untouched.
 //!
-//! Each route group has its own `RangeServeLayer`, so their limits are separate.
-//! Without `--root` it serves a demo folder it creates in the system's temporary
-//! directory.
+//! Each route group has its own clone of one `RangeServeLayer` with its own
+//! client rate, so their limits are separate while the observer (a line per
+//! finished download) and the graceful shutdown are shared. It runs on
+//! `axum::serve` over `lifecycle::Connections`: a client that accepts no byte
+//! for `--idle-timeout` seconds is disconnected, and on Ctrl-C or SIGTERM new
+//! downloads get 503 while running ones have `--grace` seconds to finish;
+//! then every connection still open is closed, readers or not, and the server
+//! exits. Without `--root` it serves a demo folder it creates in the system's
+//! temporary directory.
 
+use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -30,6 +38,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use clap::Parser;
 use tokio::net::TcpListener;
+use tower_range_serve::lifecycle::{Connections, Download, End, Observer, Shutdown};
 use tower_range_serve::{Bandwidth, ClientKey, FileResponse, RangeServeLayer, ServeDir};
 
 /// The free tier's rate, shared by all downloads of one client IP.
@@ -49,37 +58,43 @@ struct Args {
     /// Address to listen on.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:3001")]
     addr: SocketAddr,
+
+    /// Seconds running downloads may go on after Ctrl-C or SIGTERM.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    grace: f64,
+
+    /// Seconds a client may accept no byte before it is disconnected (0 = never).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    idle_timeout: f64,
 }
 
 /// The authenticated user, put into the request extensions by [`authenticate`].
 #[derive(Debug, Clone)]
 pub struct UserId(pub String);
 
-/// The whole site, serving the files under `root`.
+/// The whole site, serving the files under `root`, with clones of `base` (its
+/// observer and its shutdown are shared by every route).
 ///
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()`, so the
-/// free tier can tell clients apart by IP.
-pub fn app(root: &Path) -> Router {
+/// free tier can tell clients apart by IP (see [`serve`]).
+pub fn app(root: &Path, base: &RangeServeLayer) -> Router {
     let root = Arc::new(root.to_path_buf());
 
     // Free: 256 KiB/s per client IP. The default client key finds the peer in
-    // axum's `ConnectInfo<SocketAddr>` (the crate's `axum` feature).
+    // axum's `ConnectInfo<SocketAddr>` (the crate's `axum` feature). A clone
+    // given a client rate gets limits of its own.
     let free = Router::new()
         .route_service("/{*path}", ServeDir::new(root.as_path()))
-        .layer(RangeServeLayer::new().client_rate(FREE_RATE));
+        .layer(base.clone().client_rate(FREE_RATE));
 
     // Premium: 8 MiB/s per user. Authentication runs first (the outer layer), so
     // the user id is in the extensions when the range layer picks the policy.
     let premium = Router::new()
         .route_service("/{*path}", ServeDir::new(root.as_path()))
-        .layer(
-            RangeServeLayer::new()
-                .client_rate(PREMIUM_RATE)
-                .client_key(|parts| {
-                    let UserId(user) = parts.extensions.get::<UserId>()?;
-                    Some(ClientKey::from(user.as_str()))
-                }),
-        )
+        .layer(base.clone().client_rate(PREMIUM_RATE).client_key(|parts| {
+            let UserId(user) = parts.extensions.get::<UserId>()?;
+            Some(ClientKey::from(user.as_str()))
+        }))
         .layer(middleware::from_fn(authenticate));
 
     // Handlers of one's own, unthrottled. The JSON route is not file-backed: the
@@ -88,7 +103,7 @@ pub fn app(root: &Path) -> Router {
         .route("/report", get(report))
         .route("/api/tiers", get(tiers))
         .with_state(root)
-        .layer(RangeServeLayer::new());
+        .layer(base.clone());
 
     Router::new()
         .nest("/free", free)
@@ -137,6 +152,56 @@ async fn tiers() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], body)
 }
 
+/// Serves `app` on `listener` until `stop` resolves, then shuts down
+/// gracefully with `shutdown` (the handle of the layer `app` was built with): new downloads get 503, running ones have `grace` to finish, then
+/// every connection still open is closed. Clients that accept no byte for
+/// `idle_timeout` are disconnected (zero: never).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: Shutdown,
+    grace: Duration,
+    idle_timeout: Duration,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = Connections::new(listener, &shutdown).idle_timeout(idle_timeout);
+    let stop = {
+        let shutdown = shutdown.clone();
+        async move {
+            stop.await;
+            shutdown.begin(grace);
+        }
+    };
+    axum::serve(
+        listener.axum(),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await
+}
+
+/// Prints a line per finished download.
+#[derive(Debug)]
+pub struct Log;
+
+impl Observer for Log {
+    fn end(&self, download: &Download, end: &End) {
+        println!(
+            "{} {} {}: {} of {} bytes in {:.1} s, {:?}",
+            download
+                .client
+                .as_ref()
+                .map_or("-".into(), |c| c.to_string()),
+            download.status.as_u16(),
+            download.path,
+            end.sent,
+            download.total,
+            end.elapsed.as_secs_f64(),
+            end.outcome,
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
@@ -157,8 +222,47 @@ async fn main() -> std::io::Result<()> {
     println!("  curl {base}/api/tiers                      # JSON, passed through");
     println!("  curl -r 0-99 {base}/free/hello.txt         # any route takes ranges");
 
-    let app = app(&root).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).await
+    let layer = RangeServeLayer::new().observer(Log);
+    let app = app(&root, &layer);
+    let grace = Duration::from_secs_f64(args.grace.max(0.0));
+    let idle_timeout = Duration::from_secs_f64(args.idle_timeout.max(0.0));
+    let stop = async move {
+        stop_signal().await;
+        println!("shutting down: running downloads have {grace:?}");
+    };
+    serve(
+        listener,
+        app,
+        layer.shutdown_handle(),
+        grace,
+        idle_timeout,
+        stop,
+    )
+    .await?;
+    println!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
 }
 
 /// A demo folder in the temporary directory, with a 4 MiB file that takes 16 s

@@ -109,10 +109,35 @@
 //! A download that loses its client stops reading at once and releases its file
 //! and its share of every limit. [`lifecycle::Shutdown`] refuses new downloads
 //! (503), lets running ones finish within a grace period, then cuts them.
-//! [`lifecycle::Observer`] hears each download's start, progress and end. A file
-//! that changes while it is sent ends its download with an error instead of mixing
-//! versions, and [`lifecycle::IdleTimeout`] disconnects clients that accept no
-//! byte for too long. See [`lifecycle`].
+//! [`lifecycle::Observer`] hears every answer and each download's start,
+//! progress and end. A file that changes while it is sent ends its download with
+//! an error instead of mixing versions. [`lifecycle::Connections`] (a listener for
+//! `axum::serve` and hyper-util) disconnects clients that accept no byte for too
+//! long and closes every connection still open when the grace period ends, so a
+//! client that stopped reading never holds the shutdown open. See [`lifecycle`].
+//!
+//! ```
+//! # #[cfg(feature = "axum")]
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::net::SocketAddr;
+//! use std::time::Duration;
+//! use axum::Router;
+//! use tower_range_serve::{lifecycle::Connections, RangeServeLayer, ServeDir};
+//!
+//! let layer = RangeServeLayer::new();
+//! let shutdown = layer.shutdown_handle();
+//! let app = Router::new().fallback_service(ServeDir::new("downloads")).layer(layer);
+//! let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//! let listener = Connections::new(tcp, &shutdown).idle_timeout(Duration::from_secs(60));
+//! axum::serve(listener.axum(), app.into_make_service_with_connect_info::<SocketAddr>())
+//!     .with_graceful_shutdown(async move {
+//!         // tokio::signal::ctrl_c().await.unwrap();
+//!         shutdown.begin(Duration::from_secs(10));
+//!     })
+//!     .await
+//!     .unwrap();
+//! # });
+//! ```
 //!
 //! # Examples
 //!

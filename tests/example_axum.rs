@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use support::{content, get, send};
 use tokio::net::TcpListener;
+use tower_range_serve::RangeServeLayer;
 
 struct Site {
     addr: SocketAddr,
@@ -28,10 +29,19 @@ async fn site() -> Site {
     std::fs::write(root.path().join("small.bin"), &data[..96 * 1024]).unwrap();
     std::fs::write(root.path().join("large.bin"), &data).unwrap();
     std::fs::write(root.path().join("report.csv"), "month,downloads\n").unwrap();
-    let app = axum_example::app(root.path()).into_make_service_with_connect_info::<SocketAddr>();
+    let layer = RangeServeLayer::new();
+    let app = axum_example::app(root.path(), &layer);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let serve = axum_example::serve(
+        listener,
+        app,
+        layer.shutdown_handle(),
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+        std::future::pending(),
+    );
+    tokio::spawn(async move { serve.await.unwrap() });
     Site {
         addr,
         data,

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Empty};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::{Layer, Service, ServiceExt, service_fn};
-use tower_range_serve::lifecycle::{Download, End, IdleTimeout, Observer, Outcome};
+use tower_range_serve::lifecycle::{Connection, Download, End, Observer, Outcome};
 use tower_range_serve::source::{RangeSource, ReadFuture};
 use tower_range_serve::{Bandwidth, FileResponse, RangeBody, RangeServeLayer, ResponseBody};
 
@@ -295,7 +295,8 @@ async fn downloads_that_finish_within_the_grace_are_not_cut() {
     assert_eq!(shutdown.cut(), 0);
 }
 
-/// A server whose connections are wrapped in `IdleTimeout`; reports each closed
+/// A server whose connections are wrapped in `Connection` with an idle timeout
+/// (the accept loop of one's own, inserting the signal); reports each closed
 /// connection on the returned channel.
 async fn idle_server(
     layer: RangeServeLayer,
@@ -311,7 +312,7 @@ async fn idle_server(
     tokio::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
-            let stream = IdleTimeout::new(stream, Duration::from_secs(30));
+            let stream = Connection::new(stream).idle_timeout(Duration::from_secs(30));
             let signal = stream.signal();
             let service =
                 service

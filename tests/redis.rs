@@ -277,7 +277,10 @@ fn streams_go_on_while_redis_is_down_and_rejoin_when_it_is_back() {
     assert_eq!(after, 128 * KIB);
     assert_eq!(runtime.block_on(running).unwrap(), 128 * KIB);
     // Back on the shared budget: the restarted Redis holds the client's bucket.
-    assert_eq!(redis.command(&["EXISTS", "outage:client:10.0.0.1@262144"]), ":1");
+    assert_eq!(
+        redis.command(&["EXISTS", "outage:client:10.0.0.1@262144"]),
+        ":1"
+    );
 }
 
 #[test]
@@ -450,7 +453,10 @@ fn three_replicas_with_no_count_hold_one_client_to_its_rate_through_an_outage() 
     redis.start();
     let (_, bytes) = round(&all, &client(2, 32 * KIB));
     assert_eq!(bytes, 192 * KIB);
-    assert_eq!(redis.command(&["EXISTS", "fleet:client:10.0.0.1@393216"]), ":1");
+    assert_eq!(
+        redis.command(&["EXISTS", "fleet:client:10.0.0.1@393216"]),
+        ":1"
+    );
 }
 
 #[test]

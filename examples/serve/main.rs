@@ -61,7 +61,7 @@ use tower::util::Either;
 use tower::{Layer, ServiceExt};
 use tower_range_serve::digest::{DigestAlgorithm, Digests, UnknownAlgorithm};
 use tower_range_serve::dir::Encoding;
-use tower_range_serve::lifecycle::IdleTimeout;
+use tower_range_serve::lifecycle::Connections;
 use tower_range_serve::objects::ServeObjects;
 use tower_range_serve::throttle::{Fallback, RedisLimits};
 use tower_range_serve::{Bandwidth, RangeServeLayer, ServeDir};
@@ -315,10 +315,10 @@ async fn main() -> ExitCode {
     builder
         .http1()
         .max_buf_size(usize::try_from(args.max_buf_size.max(8192)).unwrap_or(usize::MAX));
-    let idle_timeout = match args.idle_timeout {
-        secs if secs > 0.0 => Duration::from_secs_f64(secs),
-        _ => Duration::MAX,
-    };
+    // Every connection is closed when the grace period ends, and a client that
+    // accepts no byte for --idle-timeout is disconnected.
+    let listener = Connections::new(listener, &shutdown)
+        .idle_timeout(Duration::from_secs_f64(args.idle_timeout.max(0.0)));
     let mut connections = tokio::task::JoinSet::new();
     let stop = stop_signal();
     tokio::pin!(stop);
@@ -334,25 +334,19 @@ async fn main() -> ExitCode {
             },
             () = &mut stop => break,
         };
-        // Frames go out as they come (as nginx's `tcp_nodelay` and Go do): a
-        // frame smaller than a segment must not wait for the last one's ACK.
-        if let Err(e) = stream.set_nodelay(true) {
-            eprintln!("cannot set TCP_NODELAY: {e}");
-        }
+        // `Connections` sets TCP_NODELAY: frames go out as they come (as nginx's
+        // `tcp_nodelay` and Go do).
         if args.send_buffer > 0 {
             let size = usize::try_from(args.send_buffer).unwrap_or(usize::MAX);
-            if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(size) {
+            if let Err(e) = socket2::SockRef::from(stream.get_ref()).set_send_buffer_size(size) {
                 eprintln!("cannot set the send buffer: {e}");
             }
         }
-        // Each request learns its peer (the client key of per-client limits) and
-        // its connection's idle signal (so observers can tell idle timeouts).
-        let stream = IdleTimeout::new(stream, idle_timeout);
-        let idle = stream.signal();
+        // Each request learns its peer: the client key of per-client limits (and
+        // how the layer finds the connection's idle signal).
         let service = TowerToHyperService::new(service.clone().map_request(
             move |mut request: http::Request<hyper::body::Incoming>| {
                 request.extensions_mut().insert(peer);
-                request.extensions_mut().insert(idle.clone());
                 request
             },
         ));
@@ -376,18 +370,13 @@ async fn main() -> ExitCode {
     );
     drop(listener);
     shutdown.begin(grace);
-    // Downloads end by themselves within the grace period; a client that stopped
-    // reading is not polled, so its connection is dropped a moment later.
-    let waited = tokio::time::timeout(grace + Duration::from_secs(1), shutdown.drained()).await;
-    let stalled = if waited.is_err() {
-        shutdown.active()
-    } else {
-        0
-    };
+    // Downloads end by themselves within the grace period, and `Connections`
+    // closes what is left then (a client that stopped reading, say).
+    let _ = tokio::time::timeout(grace + Duration::from_secs(1), shutdown.drained()).await;
     connections.shutdown().await;
     println!(
         "stopped: cut {} downloads at the end of the grace period",
-        shutdown.cut() + stalled
+        shutdown.cut()
     );
     ExitCode::SUCCESS
 }

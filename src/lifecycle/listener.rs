@@ -131,7 +131,11 @@ impl Connections {
         let connection = Connection::new(stream)
             .idle_timeout(self.idle_timeout)
             .shutdown(&self.shutdown);
-        let registration = self.shutdown.state.peers.register(peer, connection.signal());
+        let registration = self
+            .shutdown
+            .state
+            .peers
+            .register(peer, connection.signal());
         connection.registered(registration)
     }
 

@@ -1,4 +1,4 @@
-//! Lifecycle: disconnects, graceful shutdown, progress, idle connections.
+//! Lifecycle: disconnects, graceful shutdown, progress, idle connections, answers.
 //!
 //! # Client disconnect
 //!
@@ -15,6 +15,14 @@
 //! downloads go on until the grace period ends, then end with an error at their
 //! next chunk (observers see [`Outcome::Shutdown`]), so the connection closes and
 //! the client resumes later with `Range` and `If-Range`.
+//!
+//! A download whose client stopped reading is not polled, so it cannot end
+//! itself, and the server's own graceful shutdown (`axum::serve`'s
+//! `with_graceful_shutdown`, hyper's `graceful_shutdown`) waits for its
+//! connection. Accept connections with [`Connections`] (or wrap them in a
+//! [`Connection`]): every connection still open when the grace period ends is
+//! closed, whether or not its client reads, so the server stops within the
+//! grace period plus the moment it takes to close.
 //!
 //! # Progress
 //!
@@ -41,9 +49,17 @@
 //!
 //! # Idle connections
 //!
-//! [`IdleTimeout`] wraps a connection so that a client that accepts no byte for too
-//! long is disconnected (a stalled client's body is no longer polled, so only the
-//! connection can notice).
+//! [`Connections::idle_timeout`] (or [`Connection::idle_timeout`]) disconnects a
+//! client that accepts no byte for too long (a stalled client's body is no
+//! longer polled, so only the connection can notice); observers see
+//! [`Outcome::IdleTimeout`].
+//!
+//! # Answers
+//!
+//! [`Observer::answer`] hears every answer the layer gives to a file-backed
+//! `GET` or `HEAD`, not only those with a body: `HEAD`, 304, 412, 416, 429 and
+//! 503 too, with the status, the client key and, for a refusal, its
+//! [`Refusal`] cause, so logs and metrics can count them.
 //!
 //! [`RangeServeLayer::shutdown_handle`]: crate::RangeServeLayer::shutdown_handle
 

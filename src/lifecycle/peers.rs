@@ -29,11 +29,7 @@ impl Peers {
     }
 
     /// Registers the connection from `peer` until the registration drops.
-    pub(crate) fn register(
-        self: &Arc<Self>,
-        peer: SocketAddr,
-        signal: IdleSignal,
-    ) -> Registration {
+    pub(crate) fn register(self: &Arc<Self>, peer: SocketAddr, signal: IdleSignal) -> Registration {
         let mut signals = self.lock();
         signals.insert(peer, signal);
         self.len.store(signals.len(), Ordering::Relaxed);

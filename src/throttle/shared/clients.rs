@@ -179,7 +179,11 @@ impl Drop for ClientStream {
             return;
         }
         let limit = self.active.limit();
-        if let Some(index) = entry.tiers.iter().position(|tier| Arc::ptr_eq(&tier.limit, limit)) {
+        if let Some(index) = entry
+            .tiers
+            .iter()
+            .position(|tier| Arc::ptr_eq(&tier.limit, limit))
+        {
             entry.tiers[index].streams -= 1;
             if entry.tiers[index].streams == 0 {
                 entry.tiers.swap_remove(index);
@@ -272,8 +276,16 @@ mod tests {
     #[test]
     fn the_stream_cap_counts_every_tier() {
         let clients = Arc::new(Clients::default());
-        let _free = clients.admit("a".into(), Bandwidth::kib(1), Some(2)).unwrap();
-        let _paid = clients.admit("a".into(), Bandwidth::kib(2), Some(2)).unwrap();
-        assert!(clients.admit("a".into(), Bandwidth::kib(4), Some(2)).is_err());
+        let _free = clients
+            .admit("a".into(), Bandwidth::kib(1), Some(2))
+            .unwrap();
+        let _paid = clients
+            .admit("a".into(), Bandwidth::kib(2), Some(2))
+            .unwrap();
+        assert!(
+            clients
+                .admit("a".into(), Bandwidth::kib(4), Some(2))
+                .is_err()
+        );
     }
 }
