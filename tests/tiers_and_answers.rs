@@ -147,7 +147,8 @@ async fn every_answer_is_observed_with_its_status_and_client() {
     assert_eq!(head.headers()["etag"], "\"v1\"");
     let etag = "\"v1\"";
 
-    let cases: &[(Method, &[(&str, &str)], StatusCode)] = &[
+    type Case<'a> = (Method, &'a [(&'a str, &'a str)], StatusCode);
+    let cases: &[Case] = &[
         (
             Method::GET,
             &[("if-none-match", etag)],
