@@ -211,9 +211,10 @@ pub mod throttle;
 
 pub use self::dir::service::ServeDir;
 pub use self::serve::{
-    DEFAULT_MAX_RANGES, FileResponse, RangeServe, RangeServeLayer, ResponseBody, ResponseFuture,
+    DEFAULT_MAX_RANGES, FileResponse, RangeBody, RangeServe, RangeServeLayer, ResponseBody,
+    ResponseFuture,
 };
-pub use self::source::body::{DEFAULT_CHUNK_SIZE, DEFAULT_READ_AHEAD, RangeBody};
+pub use self::source::read::{DEFAULT_CHUNK_SIZE, DEFAULT_READ_AHEAD};
 pub use self::throttle::bandwidth::Bandwidth;
 pub use self::throttle::client_key::ClientKey;
 pub use self::throttle::control::BandwidthControl;

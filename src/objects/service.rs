@@ -11,9 +11,10 @@ use object_store::path::Path;
 use tower_service::Service;
 
 use super::ResponseFuture;
+use crate::RangeBody;
 use crate::dir::path::relative_path;
 use crate::serve::FileResponse;
-use crate::source::{ObjectSource, RangeBody};
+use crate::source::ObjectSource;
 
 /// Serves the objects under a prefix of an object store, by request path.
 ///

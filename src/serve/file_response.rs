@@ -9,8 +9,9 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
+use crate::RangeBody;
 use crate::protocol::disposition::content_disposition;
-use crate::source::{DEFAULT_CHUNK_SIZE, RangeBody};
+use crate::source::DEFAULT_CHUNK_SIZE;
 use crate::source::{FileSource, RangeSource};
 use crate::throttle::Bandwidth;
 

@@ -5,19 +5,18 @@
 //! store read by range, a database blob). The body asks it for exactly the bytes
 //! it plans to send, one bounded chunk at a time.
 
-pub(crate) mod body;
 mod bytes;
 mod file;
 #[cfg(feature = "object-store")]
 mod object;
 mod pool;
-mod ramp;
+pub(crate) mod read;
 
-pub(crate) use self::body::{DEFAULT_CHUNK_SIZE, DEFAULT_READ_AHEAD, RangeBody};
 pub use self::file::FileSource;
 #[cfg(feature = "object-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub use self::object::ObjectSource;
+pub(crate) use self::read::{DEFAULT_CHUNK_SIZE, DEFAULT_READ_AHEAD};
 
 use std::fmt;
 use std::future::Future;
