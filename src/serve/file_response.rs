@@ -196,7 +196,7 @@ impl FileResponse {
     #[cfg(feature = "object-store")]
     #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
     pub fn from_object(source: crate::source::ObjectSource) -> Self {
-        let headers = crate::objects::headers(&source);
+        let headers = super::object_headers::headers(&source);
         Self {
             headers,
             ..Self::from_source(source)

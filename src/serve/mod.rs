@@ -6,6 +6,8 @@ mod body;
 mod file_response;
 mod future;
 mod layer;
+#[cfg(feature = "object-store")]
+mod object_headers;
 mod pace;
 mod ramp;
 mod range_body;

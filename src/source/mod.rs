@@ -7,12 +7,16 @@
 
 mod bytes;
 mod file;
+#[cfg(feature = "digest")]
+mod identity;
 #[cfg(feature = "object-store")]
 mod object;
 mod pool;
 pub(crate) mod read;
 
 pub use self::file::FileSource;
+#[cfg(feature = "digest")]
+pub(crate) use self::identity::Identity;
 #[cfg(feature = "object-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub use self::object::ObjectSource;
