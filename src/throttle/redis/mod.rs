@@ -6,9 +6,10 @@
 //! `health` (whether the store fails) are plain state; `store` is the trait
 //! and its requests; `tasks` the requests made in tasks of their own (the
 //! probe of a failing store, the heartbeat of an idle replica); `leases` the
-//! algorithm a keeper takes its budget by; `limits` and `scripts` the Redis
-//! store itself.
+//! algorithm a keeper takes its budget by; `limits`, `scripts` and `fallback`
+//! the Redis store itself and its options.
 
+mod fallback;
 mod fleet;
 mod health;
 mod leases;
@@ -19,8 +20,9 @@ mod tasks;
 #[cfg(test)]
 mod testing;
 
+pub use self::fallback::Fallback;
 pub(crate) use self::leases::Leases;
-pub use self::limits::{Fallback, RedisLimits};
+pub use self::limits::RedisLimits;
 pub(crate) use self::store::Store;
 
 /// The store sharing a limit's budget, and the limit's key in it.
