@@ -4,6 +4,10 @@
 //! ([`FileSource`]), an in-memory [`Bytes`], or anything a user implements (an object
 //! store read by range, a database blob). The body asks it for exactly the bytes
 //! it plans to send, one bounded chunk at a time.
+//!
+//! (Inside the crate, this module also holds the reader that does that asking,
+//! read-ahead included, for [`RangeBody`](crate::RangeBody); it knows nothing of
+//! throttles or downloads' lives, which the body adds in the middleware.)
 
 mod bytes;
 mod file;

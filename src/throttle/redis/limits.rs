@@ -297,8 +297,8 @@ fn replica_id() -> u64 {
 /// (see [`Fallback`]), so the error itself would otherwise leave no trace. With
 /// the `tracing` feature it is logged as a warning (target
 /// `tower_range_serve`). While Redis stays away the limits ask it again once
-/// per probe interval, so this is about one line per interval, not one per
-/// chunk or stream.
+/// per probe interval (and an idle replica's heartbeat about as often), so
+/// this is a line or two per interval, never one per chunk or stream.
 fn failed(request: &'static str, error: &RedisError) {
     #[cfg(feature = "tracing")]
     tracing::warn!(
