@@ -67,6 +67,7 @@ pub struct RangeBody {
     /// How large a frame may be by now (see [`Ramp`]).
     ramp: Ramp,
 }
+
 impl RangeBody {
     /// An empty body.
     pub(crate) fn empty() -> Self {
@@ -157,6 +158,7 @@ impl Default for RangeBody {
         Self::empty()
     }
 }
+
 impl Body for RangeBody {
     type Data = Bytes;
     type Error = io::Error;
