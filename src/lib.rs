@@ -202,12 +202,18 @@
 //!
 //! The source tree shows the three parts of the design: `protocol/` (RFC 9110
 //! ranges, validators, preconditions, the decision and the multipart layout:
-//! pure functions, no I/O), `source/` (where bytes come from, and the body that
-//! reads them in chunks) and `throttle/` (when the next chunk may go: per-response
-//! pacing, limits shared per client and in total, and their Redis part). `serve/`
-//! is the middleware that joins them, `dir/` the directory service, `objects/`
-//! its object-storage twin (feature `object-store`), `digest/` the digest fields
-//! (feature `digest`) and `lifecycle/` disconnects, shutdown and progress.
+//! pure functions, no I/O), `source/` (where bytes come from, and the reader
+//! that reads a plan's bytes in bounded chunks, ahead of the client within a
+//! budget) and `throttle/` (when the next chunk may go: per-response pacing,
+//! limits shared per client and in total, and their Redis part). `serve/` is
+//! the middleware that joins them: the layer, and [`RangeBody`], whose frame
+//! loop takes chunks from the source's reader, asks the throttle when each may
+//! go and tells `lifecycle/` (disconnects, shutdown and progress) what was
+//! sent. `dir/` is the directory service, `objects/` its object-storage twin
+//! (feature `object-store`) and `digest/` the digest fields (feature
+//! `digest`). Each part imports only those below it: `protocol/` nothing of
+//! the others, `source/` only `protocol/`, `throttle/` and `lifecycle/` neither
+//! `serve/` nor the services.
 //!
 //! # HEAD and RFC 9110 §14.2
 //!
@@ -236,9 +242,10 @@ pub mod throttle;
 
 pub use self::dir::service::ServeDir;
 pub use self::serve::{
-    DEFAULT_MAX_RANGES, FileResponse, RangeServe, RangeServeLayer, ResponseBody, ResponseFuture,
+    DEFAULT_MAX_RANGES, FileResponse, RangeBody, RangeServe, RangeServeLayer, ResponseBody,
+    ResponseFuture,
 };
-pub use self::source::body::{DEFAULT_CHUNK_SIZE, DEFAULT_READ_AHEAD, RangeBody};
+pub use self::source::read::{DEFAULT_CHUNK_SIZE, DEFAULT_READ_AHEAD};
 pub use self::throttle::bandwidth::Bandwidth;
 pub use self::throttle::client_key::ClientKey;
 pub use self::throttle::control::BandwidthControl;

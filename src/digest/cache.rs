@@ -2,17 +2,16 @@
 //! the hashing itself (on the blocking pool, bounded in concurrency).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::fs::Metadata;
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use sha2::Digest as _;
 use tokio::sync::Semaphore;
 
 use super::DigestAlgorithm;
-use crate::source::FileSource;
+use crate::source::{FileSource, Identity};
 
 /// How long after its last change a file is hashed at the earliest: longer than
 /// the tick of any file system clock, so that a write made while hashing changes
@@ -28,54 +27,6 @@ const READ_SIZE: usize = 1 << 20;
 /// Reads between two checks that the file is still the version being hashed:
 /// a version superseded meanwhile is given up early (every 64 MiB).
 const CHECK_EVERY: u64 = 64;
-
-/// What identifies a version of a file: where it is (device, inode) and what
-/// changed it last (length, modification and status-change times, which a
-/// writer cannot set back together).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Identity {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Identity {
-    /// The identity of the version `metadata` describes; `None` where the
-    /// platform does not tell inodes.
-    #[cfg(unix)]
-    pub(crate) fn of(metadata: &Metadata) -> Option<Self> {
-        use std::os::unix::fs::MetadataExt;
-        Some(Self {
-            dev: metadata.dev(),
-            ino: metadata.ino(),
-            len: metadata.len(),
-            mtime: (metadata.mtime(), metadata.mtime_nsec()),
-            ctime: (metadata.ctime(), metadata.ctime_nsec()),
-        })
-    }
-
-    /// The identity of the version `metadata` describes; `None` where the
-    /// platform does not tell inodes.
-    #[cfg(not(unix))]
-    pub(crate) fn of(_metadata: &Metadata) -> Option<Self> {
-        None
-    }
-
-    /// When the version was last changed (the later of its two times).
-    fn changed(&self) -> SystemTime {
-        let time = |(secs, nanos): (i64, i64)| {
-            let at = Duration::new(secs.unsigned_abs(), u32::try_from(nanos).unwrap_or(0));
-            if secs >= 0 {
-                UNIX_EPOCH + at
-            } else {
-                UNIX_EPOCH - at
-            }
-        };
-        time(self.mtime).max(time(self.ctime))
-    }
-}
 
 /// Digests of one algorithm by version: bounded in entries, oldest first out.
 pub(crate) struct Cache {
@@ -248,6 +199,7 @@ fn hash_with<D: sha2::Digest>(
 #[cfg(test)]
 mod tests {
     use std::io::Write;
+    use std::time::UNIX_EPOCH;
 
     use super::*;
 

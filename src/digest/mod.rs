@@ -88,7 +88,6 @@ use std::sync::Arc;
 
 pub use crate::protocol::digest::{DigestAlgorithm, UnknownAlgorithm};
 
-pub(crate) use self::cache::Identity;
 pub(crate) use self::respond::{Wanted, respond};
 
 use self::cache::Cache;

@@ -9,8 +9,8 @@ use tokio::task::JoinHandle;
 use tower_service::Service;
 
 use super::lookup::status;
+use crate::RangeBody;
 use crate::ResponseBody;
-use crate::source::RangeBody;
 
 pin_project! {
     /// The response future of [`ServeDir`](crate::ServeDir): the lookup (inline

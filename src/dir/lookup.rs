@@ -15,9 +15,10 @@ use super::Encoding;
 use super::listing::{self, Entry};
 use super::open::{Opened, Wait, open_beneath};
 use super::path::is_plain_name;
+use crate::RangeBody;
 use crate::protocol::accept::AcceptEncoding;
 use crate::serve::FileResponse;
-use crate::source::{DEFAULT_CHUNK_SIZE, FileSource, RangeBody};
+use crate::source::{DEFAULT_CHUNK_SIZE, FileSource};
 
 /// The settings of a [`ServeDir`](crate::ServeDir).
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use http::{Request, Response, StatusCode};
 use tower_service::Service;
 
 use super::lookup::status;
-use crate::source::RangeBody;
+use crate::RangeBody;
 
 /// The default fallback of [`ServeDir`](crate::ServeDir): an empty 404.
 ///

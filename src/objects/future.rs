@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use http::Response;
 
-use crate::source::RangeBody;
+use crate::RangeBody;
 
 /// The response future of [`ServeObjects`](super::ServeObjects).
 ///

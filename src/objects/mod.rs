@@ -29,4 +29,3 @@ mod service;
 
 pub use self::future::ResponseFuture;
 pub use self::service::ServeObjects;
-pub(crate) use self::service::headers;

@@ -6,7 +6,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::BoxError;
-use crate::source::RangeBody;
+use crate::RangeBody;
 
 pin_project! {
     /// The response body of [`RangeServe`](super::RangeServe): the inner service's

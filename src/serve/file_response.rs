@@ -9,8 +9,9 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
+use crate::RangeBody;
 use crate::protocol::disposition::content_disposition;
-use crate::source::{DEFAULT_CHUNK_SIZE, RangeBody};
+use crate::source::DEFAULT_CHUNK_SIZE;
 use crate::source::{FileSource, RangeSource};
 use crate::throttle::Bandwidth;
 
@@ -195,7 +196,7 @@ impl FileResponse {
     #[cfg(feature = "object-store")]
     #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
     pub fn from_object(source: crate::source::ObjectSource) -> Self {
-        let headers = crate::objects::headers(&source);
+        let headers = super::object_headers::headers(&source);
         Self {
             headers,
             ..Self::from_source(source)

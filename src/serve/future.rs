@@ -9,10 +9,10 @@ use pin_project_lite::pin_project;
 use super::ResponseBody;
 use super::layer::Config;
 use super::respond::{respond, too_many_streams, unavailable};
+use crate::RangeBody;
 use crate::lifecycle::{Refusal, RequestInfo, ResponseInfo};
 use crate::protocol::{Conditions, Validators, decide};
 use crate::serve::Representation;
-use crate::source::RangeBody;
 use crate::throttle::{Policy, TooManyStreams};
 
 /// What the service kept of a `GET` or `HEAD` request.

@@ -1,9 +1,16 @@
-//! The middleware: [`RangeServeLayer`], [`RangeServe`], and their future and body.
+//! The middleware: [`RangeServeLayer`], [`RangeServe`], their future and bodies
+//! ([`ResponseBody`], and [`RangeBody`] with its frame loop: throttle, ramp,
+//! tracker), joining the protocol, the source, the throttle and the lifecycle.
 
 mod body;
 mod file_response;
 mod future;
 mod layer;
+#[cfg(feature = "object-store")]
+mod object_headers;
+mod pace;
+mod ramp;
+mod range_body;
 mod respond;
 mod service;
 
@@ -12,4 +19,5 @@ pub use self::file_response::FileResponse;
 pub(crate) use self::file_response::Representation;
 pub use self::future::ResponseFuture;
 pub use self::layer::{DEFAULT_MAX_RANGES, RangeServeLayer};
+pub use self::range_body::RangeBody;
 pub use self::service::RangeServe;

@@ -7,8 +7,8 @@ use http::StatusCode;
 use http::header::{self, HeaderName, HeaderValue};
 use http::response::Parts;
 
+use crate::RangeBody;
 use crate::protocol::{Decision, Multipart};
-use crate::source::RangeBody;
 use crate::source::RangeSource;
 
 const BYTES: HeaderValue = HeaderValue::from_static("bytes");

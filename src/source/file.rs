@@ -61,7 +61,7 @@ pub struct FileSource {
     modified: Option<SystemTime>,
     /// The version opened, for the digest cache.
     #[cfg(feature = "digest")]
-    identity: Option<crate::digest::Identity>,
+    identity: Option<super::Identity>,
 }
 
 /// Planned ranges from this length on are read `SEQUENTIAL`.
@@ -99,13 +99,13 @@ impl FileSource {
             len: metadata.len(),
             modified: metadata.modified().ok(),
             #[cfg(feature = "digest")]
-            identity: crate::digest::Identity::of(&metadata),
+            identity: super::Identity::of(&metadata),
         })
     }
 
     /// The version opened, where the platform tells it.
     #[cfg(feature = "digest")]
-    pub(crate) fn identity(&self) -> Option<&crate::digest::Identity> {
+    pub(crate) fn identity(&self) -> Option<&super::Identity> {
         self.identity.as_ref()
     }
 

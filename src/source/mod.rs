@@ -4,20 +4,27 @@
 //! ([`FileSource`]), an in-memory [`Bytes`], or anything a user implements (an object
 //! store read by range, a database blob). The body asks it for exactly the bytes
 //! it plans to send, one bounded chunk at a time.
+//!
+//! (Inside the crate, this module also holds the reader that does that asking,
+//! read-ahead included, for [`RangeBody`](crate::RangeBody); it knows nothing of
+//! throttles or downloads' lives, which the body adds in the middleware.)
 
-pub(crate) mod body;
 mod bytes;
 mod file;
+#[cfg(feature = "digest")]
+mod identity;
 #[cfg(feature = "object-store")]
 mod object;
 mod pool;
-mod ramp;
+pub(crate) mod read;
 
-pub(crate) use self::body::{DEFAULT_CHUNK_SIZE, DEFAULT_READ_AHEAD, RangeBody};
 pub use self::file::FileSource;
+#[cfg(feature = "digest")]
+pub(crate) use self::identity::Identity;
 #[cfg(feature = "object-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
 pub use self::object::ObjectSource;
+pub(crate) use self::read::{DEFAULT_CHUNK_SIZE, DEFAULT_READ_AHEAD};
 
 use std::fmt;
 use std::future::Future;

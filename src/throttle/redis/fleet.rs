@@ -3,20 +3,19 @@
 //!
 //! Every replica tells the store it is alive (a *heartbeat*): folded into a
 //! lease at most once per [`BEAT_EVERY`], or, while no lease carried one for
-//! [`IDLE_BEAT`], by a background task of its own (one small request). The
+//! [`IDLE_BEAT`], by a background task of its own (one small request; see
+//! `tasks::keep_beating`). The
 //! store counts the replicas heard from within [`ALIVE_FOR`] and reports the
 //! count with every lease; the last count seen is the number of replicas a
 //! fail-open share divides a rate by. A replica that joins is counted from its first lease or beat; one that
 //! leaves (or is cut off) is no longer counted [`ALIVE_FOR`] after its last beat.
 
 use std::num::NonZeroU32;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::time::Instant;
-
-use super::store::Store;
 
 /// How often a replica tells the store it is alive.
 pub(crate) const BEAT_EVERY: Duration = Duration::from_secs(1);
@@ -70,64 +69,19 @@ impl Fleet {
 
     /// When the background task should beat: [`IDLE_BEAT`] after the last beat
     /// (or `now`, if that is past).
-    fn idle_beat_at(&self, now: Instant) -> Instant {
+    pub(super) fn idle_beat_at(&self, now: Instant) -> Instant {
         let beat_at = *self.beat_at.lock().unwrap_or_else(|e| e.into_inner());
         beat_at.map_or(now, |at| (at + IDLE_BEAT).max(now))
     }
 
-    /// Starts, once per store, the task that sends heartbeats while no lease
-    /// carries them, so an idle replica still counts: one [`IDLE_BEAT`] after
-    /// the last beat, later than a busy replica's leases carry the next. While
-    /// the store fails it waits; [`IDLE_BEAT`] after the retry period ends, if
-    /// no limit's probe found the store answering meanwhile (an idle replica
-    /// has no limit probing), the beat is the probe. Ends when the store is
-    /// dropped, or with its runtime (a later lease starts it again).
-    pub(crate) fn keep_beating(store: &Arc<dyn Store>) {
-        if store.fleet().beating.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let beating = Beating(Arc::downgrade(store));
-        let mut wake = store.fleet().idle_beat_at(Instant::now());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep_until(wake).await;
-                let Some(store) = beating.0.upgrade() else {
-                    return;
-                };
-                let (fleet, health) = (store.fleet(), store.health());
-                let now = Instant::now();
-                wake = match health.failing_until() {
-                    Some(until) => until + IDLE_BEAT,
-                    None => fleet.idle_beat_at(now),
-                };
-                if wake > now {
-                    continue; // A lease beat, or the store is failing.
-                }
-                wake = now + IDLE_BEAT;
-                if !fleet.beat_due() {
-                    continue;
-                }
-                let policy = store.policy();
-                match tokio::time::timeout(policy.timeout * 2, store.beat()).await {
-                    Ok(Ok(replicas)) => {
-                        fleet.seen(replicas);
-                        health.set(None);
-                    }
-                    Ok(Err(())) | Err(_) => health.set(Some(Instant::now() + policy.retry)),
-                }
-            }
-        });
+    /// Marks the background heartbeat task as running; `false` if it already
+    /// was (see `tasks::keep_beating`).
+    pub(super) fn start_beating(&self) -> bool {
+        !self.beating.swap(true, Ordering::AcqRel)
     }
-}
 
-/// Clears the mark of a running heartbeat task when the task ends, however it
-/// ends (its runtime may shut down while the store lives on).
-struct Beating(Weak<dyn Store>);
-
-impl Drop for Beating {
-    fn drop(&mut self) {
-        if let Some(store) = self.0.upgrade() {
-            store.fleet().beating.store(false, Ordering::Release);
-        }
+    /// The background heartbeat task has ended, however it ended.
+    pub(super) fn stopped_beating(&self) {
+        self.beating.store(false, Ordering::Release);
     }
 }

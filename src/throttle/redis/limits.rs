@@ -2,136 +2,16 @@
 //! Redis (the `redis` feature).
 
 use std::fmt;
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use ::redis::aio::MultiplexedConnection;
 use ::redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, RedisError, Script};
 
+use super::Fallback;
 use super::fleet::{ALIVE_FOR, Fleet};
-use super::store::{Ask, BeatFuture, FallbackMode, Health, Lease, Store, StorePolicy, TakeFuture};
-
-/// The token bucket of one key, in Redis, shared fairly by the replicas drawing
-/// from it. On Redis's own clock (`TIME`), so servers' clocks never matter.
-///
-/// The bucket (`tokens`, `at`) refills at `rate` bytes per second up to
-/// `capacity`. Each replica that asked within the last two periods has a field
-/// `r:{id}` = `"{weight} {seen} {allowance}"`: its fair share of the rate,
-/// `rate × weight / Σ weights`, accrues as its allowance (at most one period of
-/// it). A replica gets what it wants up to the bucket's tokens and the larger of
-/// its allowance and the tokens no other replica's allowance reserves. So busy
-/// replicas split the rate by weight whoever asks first, and a replica whose
-/// streams want less leaves the rest to the others within a period or two.
-///
-/// A key's bucket starts with one period of the rate (a slice), not its
-/// capacity, and a replica not drawing from the key yet (its first lease, or
-/// the first after two idle periods) gets at most its share of a slice among
-/// the live replicas (see [`HEARTBEAT`]): however many replicas start streams
-/// under a new key at once, together they get one slice before the rate
-/// applies.
-///
-/// Returns `{granted, wait, replicas}`, `wait` being the microseconds until this
-/// replica could have `want` (or its share of a period, if less), `replicas`
-/// the number of live replicas. An idle key expires once its bucket would be
-/// full anyway.
-const TAKE: &str = r"
-local rate = tonumber(ARGV[1])
-local capacity = tonumber(ARGV[2])
-local want = tonumber(ARGV[3])
-local me = 'r:' .. ARGV[4]
-local weight = tonumber(ARGV[5])
-local period = tonumber(ARGV[6])
-local replicas = heartbeat(KEYS[2], ARGV[4], tonumber(ARGV[7]), tonumber(ARGV[8]))
-local fields = redis.call('HGETALL', KEYS[1])
-local tokens, at, mine
-local others = {}
-local total = weight
-for i = 1, #fields, 2 do
-  local field, value = fields[i], fields[i + 1]
-  if field == 'tokens' then
-    tokens = tonumber(value)
-  elseif field == 'at' then
-    at = tonumber(value)
-  else
-    local w, seen, allowance = string.match(value, '^(%d+) (%d+) ([%d.]+)$')
-    w, seen, allowance = tonumber(w), tonumber(seen), tonumber(allowance)
-    if w == nil or now - seen > 2 * period then
-      redis.call('HDEL', KEYS[1], field)
-    elseif field == me then
-      mine = {seen, allowance}
-    else
-      total = total + w
-      others[#others + 1] = {w, seen, allowance}
-    end
-  end
-end
-if tokens == nil or at == nil then
-  tokens = math.min(capacity, rate * period / 1000000)
-elseif now > at then
-  tokens = math.min(capacity, tokens + (now - at) * rate / 1000000)
-end
-local reserved = 0
-for _, other in ipairs(others) do
-  local share = rate * other[1] / total
-  local accrued = other[3] + math.max(0, now - other[2]) * share / 1000000
-  reserved = reserved + math.min(share * period / 1000000, accrued)
-end
-local share = rate * weight / total
-local cap = math.max(1, share * period / 1000000)
-local allowance = cap
-if mine ~= nil then
-  allowance = math.min(cap, mine[2] + math.max(0, now - mine[1]) * share / 1000000)
-end
-local available = math.min(tokens, math.max(allowance, tokens - reserved))
-if mine == nil then
-  available = math.min(available, math.max(1, rate * period / 1000000 / replicas))
-end
-local granted = math.max(0, math.min(want, math.floor(available)))
-tokens = tokens - granted
-allowance = math.max(0, allowance - granted)
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.3f', tokens), 'at', string.format('%.0f', now),
-  me, string.format('%d %.0f %.3f', weight, now, allowance))
-redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(capacity * 1000 / rate, 2 * period / 1000)) + 1000)
-local target = math.min(want, cap)
-local wait = 0
-if tokens < target then
-  wait = (target - tokens) * 1000000 / rate
-end
-if math.max(allowance, tokens - reserved) < target then
-  -- Its own share accrues at `share`; what nobody reserves, at up to `rate`.
-  local by_share = (target - allowance) * 1000000 / share
-  local by_free = (target - (tokens - reserved)) * 1000000 / rate
-  wait = math.max(wait, math.min(by_share, by_free))
-end
-return {granted, math.ceil(wait), replicas}
-";
-
-/// The replicas' heartbeats: a sorted set `{prefix}:replicas` of replica ids
-/// scored by Redis's clock (`TIME`, in microseconds) at their last beat.
-/// `heartbeat(fleet, id, beat, alive)` records a beat of `id` if `beat` is 1
-/// (pruning replicas silent for longer than `alive` microseconds, and letting
-/// the set expire with the last of them), and returns how many replicas beat
-/// within `alive`, at least one. Both scripts start with it; it also defines
-/// `now`.
-const HEARTBEAT: &str = r"
-redis.replicate_commands()
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local function heartbeat(fleet, id, beat, alive)
-  if beat == 1 then
-    redis.call('ZADD', fleet, now, id)
-    redis.call('ZREMRANGEBYSCORE', fleet, '-inf', '(' .. string.format('%.0f', now - alive))
-    redis.call('PEXPIRE', fleet, math.ceil(alive / 1000))
-  end
-  return math.max(1, redis.call('ZCOUNT', fleet, string.format('%.0f', now - alive), '+inf'))
-end
-";
-
-/// A heartbeat without a lease (`KEYS[1]` the set, `ARGV` id and `alive`):
-/// returns the number of live replicas.
-const BEAT: &str = r"
-return heartbeat(KEYS[1], ARGV[1], 1, tonumber(ARGV[2]))
-";
+use super::health::Health;
+use super::scripts::{BEAT, HEARTBEAT, TAKE};
+use super::store::{Ask, BeatFuture, FallbackMode, Lease, Store, StorePolicy, TakeFuture};
 
 /// Client and total limits shared by several servers through Redis, so that a
 /// client's connections spread over many replicas get the client's rate in
@@ -210,87 +90,6 @@ pub struct RedisLimits {
     policy: StorePolicy,
     health: Health,
     fleet: Fleet,
-}
-
-/// What streams under a shared limit do while Redis cannot be reached.
-///
-/// ```
-/// use tower_range_serve::throttle::Fallback;
-///
-/// // The default: each replica goes on alone at its share of every shared
-/// // rate among the replicas it last saw in Redis (a third of it with three).
-/// let learned = Fallback::LearnedShare;
-/// // Four replicas, whatever Redis said: a quarter of every shared rate each.
-/// let open = Fallback::local_share(4);
-/// // Streams wait until Redis answers again.
-/// let closed = Fallback::Wait;
-/// # let _ = (learned, open, closed);
-/// ```
-///
-/// # How replicas learn how many they are
-///
-/// Each replica (each [`RedisLimits`]) tells Redis it is alive, in a sorted set
-/// `{prefix}:replicas` on Redis's clock: one lease a second carries the
-/// heartbeat (no extra request), and while no lease has for 1.5 s a background
-/// task sends one (one small script per replica every 1.5 s while idle). A
-/// replica silent for three seconds is no longer counted. Every lease answers
-/// with the count of live replicas, and [`LearnedShare`](Self::LearnedShare)
-/// divides a rate by the last count seen. So a replica that joins lowers the
-/// others' share with its first lease (or its first beat, within 1.5 s), and
-/// one that leaves raises it within about five seconds: three without a beat,
-/// and the others' next lease or beat.
-///
-/// # Outages and partitions
-///
-/// When Redis is down for every replica, each goes on at `rate / n`, `n` being
-/// the count it last saw: with streams on all of them the fleet keeps the
-/// rate, plus the local buckets the replicas start their fallback with (100 ms
-/// of each one's share, 100 ms of the rate in all) and, on the way back, the
-/// key's bucket in Redis (100 ms of the rate for a key Redis lost, 125 ms at
-/// most). Replicas rejoin one by one, each at its next probe (within
-/// [`probe_interval`](RedisLimits::probe_interval)); until the last one has, those
-/// back share the whole rate through Redis while the others still go at
-/// `rate / n`, as in a partition (below). Measured with three replicas and a
-/// 3 s outage: +1.4 to +3.9% over 6 s; with five, up to +7.3%.
-///
-/// When only `k` of `n` replicas lose Redis (a partition, `k < n`), those `k`
-/// go on at `rate / n` each while the others keep sharing the whole rate
-/// through Redis (and stop counting the lost ones after three seconds): a key
-/// served by all of them may then get up to `rate × (1 + k / n)` in total,
-/// below twice the rate (one replica of two cut off: 1.5 times). Fail-closed ([`Wait`](Self::Wait)) never exceeds the rate, at the cost
-/// of stalling the lost replicas' streams.
-///
-/// A replica that never reached Redis knows no count and goes on at the whole
-/// rate, as [`local_share(1)`](Self::local_share) would.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Fallback {
-    /// Fail open with a count of replicas learned from Redis (the default):
-    /// each replica goes on alone at `rate / n` of every shared limit, `n`
-    /// being the number of live replicas in its last answer from Redis (1
-    /// before any answer). See [how replicas learn how many they
-    /// are](Self#how-replicas-learn-how-many-they-are).
-    LearnedShare,
-    /// Fail open with a count of replicas given by hand: each replica goes on
-    /// alone at `rate / replicas` of every shared limit, whatever Redis said
-    /// (with the right count, the cluster keeps about its total rate).
-    LocalShare(NonZeroU32),
-    /// Fail closed: streams under a shared limit send nothing until Redis
-    /// answers again (their connections stay open).
-    Wait,
-}
-
-impl Fallback {
-    /// [`Fallback::LocalShare`] for `replicas` replicas (at least one).
-    ///
-    /// ```
-    /// use tower_range_serve::throttle::Fallback;
-    ///
-    /// assert_eq!(Fallback::local_share(0), Fallback::local_share(1));
-    /// ```
-    pub fn local_share(replicas: u32) -> Self {
-        Self::LocalShare(NonZeroU32::new(replicas).unwrap_or(NonZeroU32::MIN))
-    }
 }
 
 impl RedisLimits {
@@ -493,13 +292,40 @@ fn replica_id() -> u64 {
     hasher.finish()
 }
 
+/// Notes a failed request to Redis before it becomes the store's bare error:
+/// all a limit does with a failure is go by its fallback for the probe interval
+/// (see [`Fallback`]), so the error itself would otherwise leave no trace. With
+/// the `tracing` feature it is logged as a warning (target
+/// `tower_range_serve`). While Redis stays away the limits ask it again once
+/// per probe interval (and an idle replica's heartbeat about as often), so
+/// this is a line or two per interval, never one per chunk or stream.
+fn failed(request: &'static str, error: &RedisError) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(
+        target: "tower_range_serve",
+        request,
+        %error,
+        "redis request failed: shared limits go by their fallback"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (request, error);
+}
+
 impl Store for RedisLimits {
     fn take<'a>(&'a self, key: &'a str, ask: Ask) -> TakeFuture<'a> {
-        Box::pin(async move { RedisLimits::take(self, key, ask).await.map_err(drop) })
+        Box::pin(async move {
+            RedisLimits::take(self, key, ask)
+                .await
+                .map_err(|error| failed("lease", &error))
+        })
     }
 
     fn beat(&self) -> BeatFuture<'_> {
-        Box::pin(async move { RedisLimits::beat(self).await.map_err(drop) })
+        Box::pin(async move {
+            RedisLimits::beat(self)
+                .await
+                .map_err(|error| failed("heartbeat", &error))
+        })
     }
 
     fn policy(&self) -> &StorePolicy {
@@ -525,5 +351,83 @@ impl fmt::Debug for RedisLimits {
             .field("probe_interval", &self.policy.retry)
             .field("fallback", &self.policy.fallback)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, feature = "tracing"))]
+mod tests {
+    use std::sync::Mutex;
+
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    use super::*;
+
+    /// Collects the fields of events.
+    #[derive(Default)]
+    struct Events(Mutex<Vec<String>>);
+
+    struct Fields<'a>(&'a mut String);
+
+    impl tracing::field::Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+            use std::fmt::Write;
+            let _ = write!(self.0, "{}={:?} ", field.name(), value);
+        }
+    }
+
+    impl Subscriber for &'static Events {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut text = String::new();
+            event.record(&mut Fields(&mut text));
+            self.0.lock().unwrap().push(text);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_to_redis_leaves_a_warning() {
+        // A port nobody listens on: connecting is refused at once.
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let limits = RedisLimits::new(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let events: &'static Events = Box::leak(Box::default());
+        let _default = tracing::subscriber::set_default(events);
+        let ask = Ask {
+            rate: 1000,
+            capacity: 1000,
+            want: 100,
+            weight: 1,
+            period: Duration::from_millis(100),
+            beat: false,
+        };
+        assert_eq!(Store::take(&limits, "k", ask).await, Err(()));
+        assert_eq!(Store::beat(&limits).await, Err(()));
+        let events = events.0.lock().unwrap();
+        let warnings: Vec<_> = events
+            .iter()
+            .filter(|event| event.contains("redis request failed"))
+            .collect();
+        assert_eq!(warnings.len(), 2, "{events:?}");
+        assert!(warnings[0].contains("request=\"lease\""), "{warnings:?}");
+        assert!(
+            warnings[1].contains("request=\"heartbeat\""),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings.iter().all(|w| w.contains("error=")),
+            "{warnings:?}"
+        );
     }
 }

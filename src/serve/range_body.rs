@@ -1,0 +1,350 @@
+//! [`RangeBody`]: a body that sends exactly its planned bytes, read from a
+//! [`RangeSource`] in bounded chunks, and its frame loop: the throttle says when
+//! a chunk may go (see [`Pace`]), the tracker hears what was sent, and the
+//! [`Ramp`] bounds the frames of a large download that has only begun.
+//!
+//! The reading itself (plan, reads in flight, read-ahead) is the source's
+//! [`Reader`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+
+use crate::lifecycle::{Outcome, Tracker};
+use crate::protocol::{ByteRange, Segment};
+use crate::source::RangeSource;
+use crate::source::read::Reader;
+
+use super::pace::Pace;
+use super::ramp::Ramp;
+
+/// The response body of a file-backed response.
+///
+/// It streams a plan of segments (ranges of a [`RangeSource`], and for
+/// `multipart/byteranges` the boundaries between them), with positional reads of
+/// at most one chunk each, or one stream per range for sources that stream
+/// ([`RangeSource::stream_range`]). Reads that complete at once (cached pages)
+/// are made when the chunk is asked for, so a client that stops reading does not
+/// make the server hold one more chunk. When the client has to wait for reads
+/// (disk, object storage), the next ones are made while it is sent, several at
+/// once, within the read-ahead budget (see
+/// [`RangeServeLayer::read_ahead`](crate::RangeServeLayer::read_ahead)). Its
+/// [`size_hint`](Body::size_hint) is exact, so a server can send
+/// `Content-Length`; after the last frame it returns `None` forever.
+///
+/// If the source fails or returns a buffer of the wrong length, the body yields the
+/// error and ends: the connection is aborted instead of completing a response whose
+/// bytes do not match its headers.
+///
+/// # Example
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::BodyExt;
+/// use tower_range_serve::{FileResponse, RangeBody};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let response = FileResponse::from_bytes(Bytes::from_static(b"hello")).into_response();
+/// let body: RangeBody = response.into_body();
+/// assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
+/// # });
+/// ```
+pub struct RangeBody {
+    /// `None` once the body has ended.
+    reader: Option<Reader>,
+    /// When the next chunk may go, for a throttled response.
+    throttle: Option<Box<dyn Pace>>,
+    /// A chunk read but not yet allowed to go by the throttle.
+    held: Option<Bytes>,
+    /// Shutdown, progress and end reporting.
+    tracker: Option<Tracker>,
+    /// How large a frame may be by now (see [`Ramp`]).
+    ramp: Ramp,
+}
+
+impl RangeBody {
+    /// An empty body.
+    pub(crate) fn empty() -> Self {
+        Self {
+            reader: None,
+            throttle: None,
+            held: None,
+            tracker: None,
+            ramp: Ramp::default(),
+        }
+    }
+
+    /// Reports this body's life to `tracker`, and ends it when shutdown says so.
+    pub(crate) fn tracked(mut self, tracker: Tracker) -> Self {
+        self.tracker = Some(tracker);
+        self
+    }
+
+    /// Ends the body: nothing more is read, sent, held from a limiter or reported.
+    fn finish(&mut self, outcome: Outcome) {
+        if let Some(mut tracker) = self.tracker.take() {
+            tracker.end(outcome);
+        }
+        self.reader = None;
+        self.throttle = None;
+        self.held = None;
+    }
+
+    /// A body sending `segments`, reading source ranges `chunk_size` bytes at a time.
+    pub(crate) fn new(
+        source: Arc<dyn RangeSource>,
+        segments: impl Into<VecDeque<Segment>>,
+        chunk_size: usize,
+    ) -> Self {
+        let reader = Reader::new(source, segments.into(), chunk_size);
+        let remaining = reader.remaining();
+        if remaining == 0 {
+            return Self::empty();
+        }
+        Self {
+            reader: Some(reader),
+            throttle: None,
+            held: None,
+            tracker: None,
+            ramp: Ramp::for_len(remaining),
+        }
+    }
+
+    /// Reads at most `bytes` ahead of the client, for sources whose reads wait.
+    pub(crate) fn read_ahead(mut self, bytes: usize) -> Self {
+        if let Some(reader) = &mut self.reader {
+            reader.set_read_ahead(bytes);
+        }
+        self
+    }
+
+    /// Sends no chunk before `throttle` allows it; chunk sizes follow its rates.
+    pub(crate) fn throttled(mut self, throttle: impl Pace) -> Self {
+        self.throttle = Some(Box::new(throttle));
+        self
+    }
+
+    /// A body sending one range of `source`.
+    pub(crate) fn range(source: Arc<dyn RangeSource>, range: ByteRange, chunk_size: usize) -> Self {
+        Self::new(source, [Segment::Source(range)], chunk_size)
+    }
+
+    /// A body sending the whole of `source`.
+    pub(crate) fn full(source: Arc<dyn RangeSource>, chunk_size: usize) -> Self {
+        let end = source.len();
+        match end {
+            0 => Self::empty(),
+            _ => Self::range(source, ByteRange { start: 0, end }, chunk_size),
+        }
+    }
+}
+
+impl Default for RangeBody {
+    /// An empty body.
+    ///
+    /// ```
+    /// use http_body::Body;
+    /// use tower_range_serve::RangeBody;
+    ///
+    /// assert!(RangeBody::default().is_end_stream());
+    /// ```
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl Body for RangeBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = &mut *self;
+        if this.reader.is_none() {
+            return Poll::Ready(None);
+        }
+        if let Some(error) = this.tracker.as_mut().and_then(|t| t.poll_cut(cx)) {
+            this.finish(Outcome::Shutdown);
+            return Poll::Ready(Some(Err(error)));
+        }
+        let reader = this.reader.as_mut().expect("checked above");
+        let configured = reader.chunk_size();
+        // A throttled response's chunks follow its rate; the others ramp up.
+        let ramped = this.ramp.max_chunk(configured);
+        let max_chunk = |throttle: &Option<Box<dyn Pace>>| match throttle {
+            Some(throttle) => throttle.max_chunk(configured),
+            None => ramped,
+        };
+        let chunk = match this.held.take() {
+            Some(chunk) => chunk,
+            None => match ready!(reader.poll_next(cx, max_chunk(&this.throttle))) {
+                Some(Ok(chunk)) => chunk,
+                Some(Err(error)) => {
+                    this.finish(Outcome::Failed(error.kind()));
+                    return Poll::Ready(Some(Err(error)));
+                }
+                None => {
+                    this.finish(Outcome::Complete);
+                    return Poll::Ready(None);
+                }
+            },
+        };
+        if let Some(throttle) = &mut this.throttle {
+            if throttle.poll_send(cx, chunk.len()).is_pending() {
+                this.held = Some(chunk);
+                return Poll::Pending;
+            }
+        }
+        // The next chunk is read, and asked of the shared limits, while this one
+        // is sent; its size follows the limits as they are now.
+        let max = max_chunk(&this.throttle);
+        reader.read_ahead(max, cx);
+        if let (Some(throttle), Some(next)) = (&mut this.throttle, reader.next_len(max)) {
+            throttle.reserve(next);
+        }
+        if let Some(tracker) = &mut this.tracker {
+            tracker.sent(chunk.len());
+        }
+        this.ramp.sent(chunk.len());
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.held.is_none()
+            && self
+                .reader
+                .as_ref()
+                .is_none_or(|reader| reader.remaining() == 0)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let unread = self.reader.as_ref().map_or(0, Reader::remaining);
+        let held = self.held.as_ref().map_or(0, |chunk| chunk.len() as u64);
+        SizeHint::with_exact(unread + held)
+    }
+}
+
+impl fmt::Debug for RangeBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("RangeBody");
+        if let Some(reader) = &self.reader {
+            reader.debug_fields(&mut debug);
+            debug.field("throttle", &self.throttle);
+        }
+        debug.finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+    use crate::source::ReadFuture;
+    use crate::source::read::testing::{Recording, frames, source};
+
+    #[tokio::test]
+    async fn only_reads_that_wait_are_made_ahead() {
+        for slow in [false, true] {
+            let recording = Arc::new(Recording {
+                data: Bytes::from(vec![7u8; 100]),
+                slow,
+                ..Default::default()
+            });
+            let mut body = RangeBody::full(recording.clone(), 10);
+            body.frame().await.unwrap().unwrap();
+            // Cached pages: the next chunk is read when asked for, so a client
+            // that stops reading holds no chunk read for it. Disk: it is read
+            // while this one is sent.
+            let reads = recording.reads.lock().unwrap().clone();
+            match slow {
+                false => assert_eq!(reads, [(0, 10)]),
+                true => assert_eq!(reads, [(0, 10), (10, 10)]),
+            }
+            assert_eq!(frames(body).await.concat(), [7u8; 90]);
+            assert_eq!(recording.reads.lock().unwrap().len(), 10);
+        }
+    }
+
+    #[tokio::test]
+    async fn size_hint_counts_down_and_the_body_is_fused() {
+        let mut body = RangeBody::full(source(10), 4);
+        assert_eq!(body.size_hint().exact(), Some(10));
+        body.frame().await.unwrap().unwrap();
+        assert_eq!(body.size_hint().exact(), Some(6));
+        assert!(!body.is_end_stream());
+        body.frame().await.unwrap().unwrap();
+        body.frame().await.unwrap().unwrap();
+        assert_eq!(body.size_hint().exact(), Some(0));
+        assert!(body.frame().await.is_none());
+        assert!(body.is_end_stream());
+        assert!(body.frame().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn empty_source_is_an_ended_body() {
+        let body = RangeBody::full(source(0), 4);
+        assert!(body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(0));
+        assert!(frames(body).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_short_buffer_from_the_source_ends_the_body_with_an_error() {
+        let recording = Arc::new(Recording {
+            data: Bytes::from(vec![1u8; 30]),
+            short_after: Some(1),
+            ..Default::default()
+        });
+        let mut body = RangeBody::full(recording, 10);
+        assert_eq!(
+            body.frame()
+                .await
+                .unwrap()
+                .unwrap()
+                .into_data()
+                .unwrap()
+                .len(),
+            10
+        );
+        let err = body.frame().await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(body.frame().await.is_none());
+        assert!(body.is_end_stream());
+    }
+
+    #[tokio::test]
+    async fn source_errors_end_the_body() {
+        #[derive(Debug)]
+        struct Failing;
+        impl RangeSource for Failing {
+            fn len(&self) -> u64 {
+                10
+            }
+            fn read_at(self: Arc<Self>, _: u64, _: usize) -> ReadFuture {
+                Box::pin(std::future::ready(Err(io::Error::other("disk on fire"))))
+            }
+        }
+        let mut body = RangeBody::full(Arc::new(Failing), 4);
+        assert!(body.frame().await.unwrap().is_err());
+        assert!(body.frame().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn nothing_is_read_before_the_first_poll() {
+        let recording = Arc::new(Recording {
+            data: Bytes::from(vec![1u8; 30]),
+            ..Default::default()
+        });
+        drop(RangeBody::full(recording.clone(), 10));
+        assert!(recording.reads.lock().unwrap().is_empty());
+    }
+}

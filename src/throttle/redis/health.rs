@@ -1,0 +1,62 @@
+//! [`Health`]: whether a store is failing, shared by every limit that uses it.
+//! The probe that asks a failing store again is a task of its own (see
+//! `tasks`).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Whether a store is failing, shared by every keeper that uses it: one failed
+/// lease sends them all to their fallback for the retry period; after it, a
+/// probe (a lease of nothing, in a task of its own) asks the store whether it
+/// answers again, while every keeper goes on with its fallback. Streams never
+/// wait for a failing store, and it gets one request per retry period.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    /// Until when the store counts as failing; `None` while it answers.
+    failing_until: Mutex<Option<Instant>>,
+    probing: AtomicBool,
+}
+
+/// What a keeper may do with its store now.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Standing {
+    Healthy,
+    /// Use the fallback until then.
+    Failing(Instant),
+    /// Start the probe, and use the fallback until then (by when it knows).
+    Probe(Instant),
+}
+
+impl Health {
+    /// Until when the store counts as failing (`None` while it answers).
+    pub(crate) fn failing_until(&self) -> Option<Instant> {
+        *self.failing_until.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What a keeper may do now; a probe answers within `timeout` (the
+    /// store's) of starting.
+    pub(super) fn standing(&self, timeout: Duration) -> Standing {
+        let now = Instant::now();
+        match *self.failing_until.lock().unwrap_or_else(|e| e.into_inner()) {
+            None => Standing::Healthy,
+            Some(until) if now < until => Standing::Failing(until),
+            // A probe is running: it knows within twice its timeout.
+            Some(_) if self.probing.swap(true, Ordering::AcqRel) => {
+                Standing::Failing(now + timeout)
+            }
+            Some(_) => Standing::Probe(now + timeout),
+        }
+    }
+
+    /// The probe that [`Standing::Probe`] started has ended, however it ended.
+    pub(super) fn probe_ended(&self) {
+        self.probing.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn set(&self, failing_until: Option<Instant>) {
+        *self.failing_until.lock().unwrap_or_else(|e| e.into_inner()) = failing_until;
+    }
+}
