@@ -41,6 +41,10 @@ use tokio::net::TcpListener;
 use tower_range_serve::lifecycle::{Connections, Download, End, Observer, Shutdown};
 use tower_range_serve::{Bandwidth, ClientKey, FileResponse, RangeServeLayer, ServeDir};
 
+// Ctrl-C and SIGTERM, as the demo server stops on them.
+#[path = "serve/signal.rs"]
+mod signal;
+
 /// The free tier's rate, shared by all downloads of one client IP.
 pub const FREE_RATE: Bandwidth = Bandwidth::kib(256);
 /// The premium tier's rate, shared by all downloads of one user.
@@ -227,7 +231,7 @@ async fn main() -> std::io::Result<()> {
     let grace = Duration::from_secs_f64(args.grace.max(0.0));
     let idle_timeout = Duration::from_secs_f64(args.idle_timeout.max(0.0));
     let stop = async move {
-        stop_signal().await;
+        signal::stop().await;
         println!("shutting down: running downloads have {grace:?}");
     };
     serve(
@@ -241,28 +245,6 @@ async fn main() -> std::io::Result<()> {
     .await?;
     println!("stopped");
     Ok(())
-}
-
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-async fn stop_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }
 
 /// A demo folder in the temporary directory, with a 4 MiB file that takes 16 s

@@ -40,6 +40,7 @@
 
 mod demo;
 mod progress;
+mod signal;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -320,7 +321,7 @@ async fn main() -> ExitCode {
     let listener = Connections::new(listener, &shutdown)
         .idle_timeout(Duration::from_secs_f64(args.idle_timeout.max(0.0)));
     let mut connections = tokio::task::JoinSet::new();
-    let stop = stop_signal();
+    let stop = signal::stop();
     tokio::pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {
@@ -482,28 +483,6 @@ async fn bucket(url: &str) -> Result<Bucket, String> {
         prefix,
         objects,
     })
-}
-
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-async fn stop_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }
 
 fn print_banner(source: &Source, addr: SocketAddr, args: &Args) {
