@@ -64,15 +64,21 @@ impl ClientKey {
     /// assert_eq!(ClientKey::peer_ip(&parts), Some(ClientKey::from(peer.ip())));
     /// ```
     pub fn peer_ip(parts: &Parts) -> Option<Self> {
-        let extensions = &parts.extensions;
-        let addr = extensions.get::<SocketAddr>();
-        #[cfg(feature = "axum")]
-        let addr = addr.or_else(|| {
-            let info = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>()?;
-            Some(&info.0)
-        });
-        addr.map(|addr| Self::from(addr.ip()))
+        peer_addr(parts).map(|addr| Self::from(addr.ip()))
     }
+}
+
+/// The peer's address, from a [`SocketAddr`] request extension or (with the
+/// `axum` feature) axum's `ConnectInfo<SocketAddr>`.
+pub(crate) fn peer_addr(parts: &Parts) -> Option<SocketAddr> {
+    let extensions = &parts.extensions;
+    let addr = extensions.get::<SocketAddr>();
+    #[cfg(feature = "axum")]
+    let addr = addr.or_else(|| {
+        let info = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>()?;
+        Some(&info.0)
+    });
+    addr.copied()
 }
 
 impl From<IpAddr> for ClientKey {
