@@ -14,7 +14,7 @@
 //! in the request's extensions, which the range layer applies to the
 //! request's [`Policy`](crate::Policy). [`SigningKey::sign`] mints links in
 //! Rust; the format below lets any language mint them with its standard
-//! library (`docs/signed-links.md` has Go, Python and PHP snippets).
+//! library (`docs/signed-links.md` has Go and Python snippets).
 //!
 //! # Example
 //!

@@ -315,4 +315,84 @@ mod tests {
         let tampered = link.to_string().replace("sig=", "sig=A");
         assert_eq!(check(&keys, &tampered, NOW, None), Err(Refusal::Invalid));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// URI paths: segments of a small alphabet that includes the
+        /// characters paths are spelled with (`.`, `%`, `/`, encoded bytes).
+        fn uri_path() -> impl Strategy<Value = String> {
+            proptest::collection::vec(
+                prop_oneof![
+                    Just("a".to_owned()),
+                    Just("b".to_owned()),
+                    Just(".".to_owned()),
+                    Just("..".to_owned()),
+                    Just("".to_owned()),
+                    Just("%61".to_owned()),
+                    Just("%2F".to_owned()),
+                    Just("%2e".to_owned()),
+                    Just("a b".to_owned()),
+                    "[a-c.%0-9A-F]{1,4}",
+                ],
+                0..5,
+            )
+            .prop_map(|segments| format!("/{}", segments.join("/")))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn a_signature_verifies_only_for_its_canonical_path(
+                signed in uri_path(),
+                requested in uri_path(),
+            ) {
+                let keys = KeySet::new(key("k", 1));
+                let claims = Claims::expiring_at(at(NOW + 60));
+                let Ok(link) = keys.signing_key().sign(&signed, &claims) else {
+                    prop_assert!(canonical_path(&signed).is_none());
+                    return Ok(());
+                };
+                let verdict = check(&keys, &format!("{requested}?{}", link.query()), NOW, None);
+                let same = canonical_path(&requested).is_some()
+                    && canonical_path(&requested) == canonical_path(&signed);
+                prop_assert_eq!(verdict.is_ok(), same, "{} {}", signed, requested);
+            }
+
+            #[test]
+            fn any_one_character_change_to_the_query_is_refused(
+                at_fraction in 0.0..1.0f64,
+                replacement in proptest::char::range(' ', '~'),
+                delete in any::<bool>(),
+            ) {
+                let keys = KeySet::new(key("k", 1));
+                let claims = Claims::expiring_at(at(NOW + 60))
+                    .client("user-42")
+                    .client_rate(Bandwidth::kib(64))
+                    .ip("127.0.0.0/8".parse().unwrap());
+                let link = keys.signing_key().sign("/v/a.mp4", &claims).unwrap();
+                let query = link.query();
+                let at = ((query.len() as f64) * at_fraction) as usize;
+                let mut changed = query.to_owned();
+                if delete {
+                    changed.remove(at);
+                } else {
+                    prop_assume!(query.as_bytes()[at] != replacement as u8);
+                    changed.replace_range(at..=at, &replacement.to_string());
+                }
+                let verdict = check(&keys, &format!("/v/a.mp4?{changed}"), NOW, Some("127.0.0.1"));
+                prop_assert_eq!(verdict, Err(Refusal::Invalid), "{}", changed);
+            }
+
+            #[test]
+            fn the_parser_never_panics(query in ".{0,200}", path in ".{0,40}") {
+                let keys = KeySet::new(key("k", 1));
+                let _ = check(&keys, &format!("/{path}?{query}"), NOW, Some("::1"));
+                let _ = parse(Some(&query));
+            }
+        }
+    }
 }
