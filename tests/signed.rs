@@ -362,3 +362,34 @@ async fn a_link_minted_by_pythons_standard_library_is_accepted() {
         "python link, other path",
     );
 }
+
+/// Under axum (`Router::layer`, `axum::serve` with `ConnectInfo`), the layer
+/// fits, and the default client address is found for `ip` claims.
+#[tokio::test]
+async fn it_fits_axum_and_finds_the_peer_in_connect_info() {
+    let root = root();
+    let key = key("k1", 1);
+    let app = axum::Router::new()
+        .fallback_service(ServeDir::new(root.path()))
+        .layer(RangeServeLayer::new())
+        .layer(SignedLinksLayer::new(key.clone()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+
+    let here = key
+        .sign("/a.bin", &in_an_hour().ip("127.0.0.1".parse().unwrap()))
+        .unwrap();
+    let fetched = send(addr, get(&here.to_string(), &[("range", "bytes=0-9")])).await;
+    assert_eq!(fetched.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&fetched.bytes()[..], &content(LEN)[..10]);
+    let elsewhere = key
+        .sign("/a.bin", &in_an_hour().ip("127.0.0.2".parse().unwrap()))
+        .unwrap();
+    assert_refused(
+        &send(addr, get(&elsewhere.to_string(), &[])).await,
+        StatusCode::FORBIDDEN,
+        "other ip",
+    );
+}

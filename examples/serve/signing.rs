@@ -134,7 +134,7 @@ fn read_key(flag: &str) -> Result<SigningKey, String> {
 
 /// Hex text to bytes.
 fn hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
     }
     (0..text.len())

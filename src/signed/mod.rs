@@ -144,11 +144,13 @@
 //!
 //! Refusals carry a short `text/plain` body and `Cache-Control: no-store`,
 //! never a byte of a file; the inner service is not called. The signature is
-//! checked first, with a constant-time comparison (`hmac`'s `verify_slice`),
-//! and the MAC is computed whatever else is wrong (an unknown `kid` is
-//! checked with the signing key, then refused), so the time taken does not
-//! tell how much of a signature matched; only a link with a valid signature
-//! learns that it expired (410) or is not yet valid.
+//! checked first, with a constant-time comparison (`hmac`'s `verify_slice`).
+//! Only a query that is not a link at all (a required parameter missing, one
+//! given twice, a value that breaks the syntax) is refused before the MAC;
+//! for every well-formed link the MAC is computed, whatever else is wrong (an
+//! unknown `kid` is checked with the signing key, then refused), so the time
+//! taken does not tell how much of a signature matched; and only a link with
+//! a valid signature learns that it expired (410) or is not yet valid.
 //!
 //! **Time.** A link is checked when the request arrives: a download that
 //! started before `exp` runs to its end, and a resume (a new request) after
