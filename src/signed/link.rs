@@ -57,28 +57,17 @@ pub(crate) struct Parsed {
     pub(crate) streams: Option<usize>,
 }
 
-/// The names of the parameters, in the order of the signed string (after the
-/// path or scope line).
-const NAMES: [&str; 8] = ["exp", "nbf", "ip", "sub", "crate", "rate", "streams", "kid"];
+/// Every parameter, in the order of a minted query (`sig` last).
+const QUERY_NAMES: [&str; 10] = [
+    "exp", "nbf", "ip", "sub", "crate", "rate", "streams", "scope", "kid", "sig",
+];
+
+/// The parameters of the signed string after its path or scope line, in order.
+const SIGNED_NAMES: [&str; 8] = ["exp", "nbf", "ip", "sub", "crate", "rate", "streams", "kid"];
 
 impl Params {
-    fn slot(&mut self, name: &str) -> Option<&mut String> {
-        Some(match name {
-            "exp" => &mut self.exp,
-            "nbf" => &mut self.nbf,
-            "ip" => &mut self.ip,
-            "sub" => &mut self.sub,
-            "crate" => &mut self.client_rate,
-            "rate" => &mut self.rate,
-            "streams" => &mut self.streams,
-            "scope" => &mut self.scope,
-            "kid" => &mut self.kid,
-            "sig" => &mut self.sig,
-            _ => return None,
-        })
-    }
-
-    fn value(&self, name: &str) -> &str {
+    /// The value of the parameter `name` (one of [`QUERY_NAMES`]).
+    fn field(&self, name: &str) -> &str {
         match name {
             "exp" => &self.exp,
             "nbf" => &self.nbf,
@@ -87,13 +76,35 @@ impl Params {
             "crate" => &self.client_rate,
             "rate" => &self.rate,
             "streams" => &self.streams,
-            _ => &self.kid,
+            "scope" => &self.scope,
+            "kid" => &self.kid,
+            "sig" => &self.sig,
+            _ => unreachable!("not a parameter: {name}"),
         }
+    }
+
+    /// The value of the parameter at `index` in [`QUERY_NAMES`].
+    fn field_mut(&mut self, index: usize) -> &mut String {
+        [
+            &mut self.exp,
+            &mut self.nbf,
+            &mut self.ip,
+            &mut self.sub,
+            &mut self.client_rate,
+            &mut self.rate,
+            &mut self.streams,
+            &mut self.scope,
+            &mut self.kid,
+            &mut self.sig,
+        ]
+        .into_iter()
+        .nth(index)
+        .expect("an index of QUERY_NAMES")
     }
 
     /// The string that is signed for a request whose canonical path is `path`:
     /// the version line, `path=PATH` (or `scope=SCOPE` for a folder link), then
-    /// `NAME=VALUE` for each of [`NAMES`] (empty values included), joined with
+    /// `NAME=VALUE` for each of [`SIGNED_NAMES`] (empty values included), joined with
     /// `\n`.
     pub(crate) fn signed_string(&self, path: &str) -> String {
         let mut out = String::with_capacity(160 + path.len() + self.sub.len());
@@ -103,8 +114,8 @@ impl Params {
         } else {
             let _ = write!(out, "\nscope={}", self.scope);
         }
-        for name in NAMES {
-            let _ = write!(out, "\n{name}={}", self.value(name));
+        for name in SIGNED_NAMES {
+            let _ = write!(out, "\n{name}={}", self.field(name));
         }
         out
     }
@@ -112,14 +123,8 @@ impl Params {
     /// The query of the link: the non-empty parameters, `sig` last.
     pub(crate) fn query(&self) -> String {
         let mut out = String::new();
-        for name in [
-            "exp", "nbf", "ip", "sub", "crate", "rate", "streams", "scope", "kid", "sig",
-        ] {
-            let value = match name {
-                "scope" => &self.scope,
-                "sig" => &self.sig,
-                _ => self.value(name),
-            };
+        for name in QUERY_NAMES {
+            let value = self.field(name);
             if !value.is_empty() {
                 if !out.is_empty() {
                     out.push('&');
@@ -162,22 +167,16 @@ pub(crate) enum Malformed {
 /// Other parameters are ignored.
 pub(crate) fn parse(query: Option<&str>) -> Result<Parsed, Malformed> {
     let mut params = Params::default();
-    let mut seen = [false; 10];
+    let mut seen = [false; QUERY_NAMES.len()];
     for pair in query.unwrap_or("").split('&') {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let Some(slot) = params.slot(name) else {
+        let Some(index) = QUERY_NAMES.iter().position(|n| *n == name) else {
             continue;
         };
-        let index = [
-            "exp", "nbf", "ip", "sub", "crate", "rate", "streams", "scope", "kid", "sig",
-        ]
-        .iter()
-        .position(|n| *n == name)
-        .unwrap_or(0);
         if std::mem::replace(&mut seen[index], true) {
             return Err(Malformed::Duplicate);
         }
-        *slot = decode_value(value)?;
+        *params.field_mut(index) = decode_value(value)?;
     }
     if params.exp.is_empty() || params.kid.is_empty() || params.sig.is_empty() {
         return Err(Malformed::Missing);
