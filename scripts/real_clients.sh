@@ -12,6 +12,10 @@
 #   - curl            gets a `Repr-Digest` hashed in the background that equals
 #                     what sha256sum finds
 #   - curl            takes the time --rate 4MiB says for a 16 MiB file (±10%)
+#   - signed links    (--signing-key, `serve sign`): curl gets a file with a
+#                     minted link, resumes it with curl -C - and the same link,
+#                     gets 403 without a link, with a tampered one and on
+#                     another path, and takes the time a link's rate claim says
 #
 # Every download is checked with sha256sum against the source file. Prints one
 # line per check (`ok - ...` / `FAIL - ...`), then `N passed, M failed`; exits
@@ -123,7 +127,8 @@ head -c $((16 << 20)) /dev/urandom >"$ROOT/hashed.bin"
 echo "$(sha256sum <"$ROOT/big.bin" | cut -d' ' -f1)  tampered.bin" >"$ROOT/tampered.bin.sha256"
 RATED_SHA=$(sha256sum <"$ROOT/rated.bin" | cut -d' ' -f1)
 
-# Starts the demo server on a port the kernel picks; sets SERVER_URL.
+# Starts the demo server on a port the kernel picks; sets SERVER_URL. PROBE is
+# the path (and query) that answers once it is up.
 start_server() {
     local name=$1
     shift
@@ -132,7 +137,7 @@ start_server() {
     local addr
     for _ in $(seq 100); do
         addr=$(sed -n 's|.* on http://\(127\.0\.0\.1:[0-9]*\).*|\1|p' "$WORK/$name.log")
-        if [[ -n $addr ]] && curl -sf -o /dev/null -r 0-0 "http://$addr/big.bin"; then
+        if [[ -n $addr ]] && curl -sf -o /dev/null -r 0-0 "http://$addr${PROBE:-/big.bin}"; then
             SERVER_URL="http://$addr"
             return 0
         fi
@@ -275,6 +280,51 @@ elif awk -v t="$seconds" -v e="$expected" 'BEGIN { exit !(t >= 0.9 * e && t <= 1
     ok "curl gets 16 MiB at --rate 4MiB in ${seconds}s (expected ${expected}s ±10%)"
 else
     fail "curl gets 16 MiB at --rate 4MiB in ${seconds}s (expected ${expected}s ±10%)"
+fi
+
+# --- signed links ------------------------------------------------------------
+
+openssl rand -hex 32 >"$WORK/k1.key" 2>/dev/null ||
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/k1.key"
+sign() { "$SERVE" sign --signing-key "$WORK/k1.key" "$@"; }
+BIG_LINK=$(sign /big.bin) || die "serve sign /big.bin"
+PROBE=$BIG_LINK start_server signed --signing-key "$WORK/k1.key" ||
+    die "start the demo server with --signing-key"
+SIGNED_URL=$SERVER_URL
+status_of() { curl -s -o /dev/null -w '%{http_code}' "$1"; }
+# The link with its last character changed.
+TAMPERED=${BIG_LINK%?}
+if [[ ${BIG_LINK: -1} == A ]]; then TAMPERED+=B; else TAMPERED+=A; fi
+
+out="$WORK/signed.bin"
+curl -s --limit-rate 20M --max-time 1 -o "$out" "$SIGNED_URL$BIG_LINK"
+cut=$(size_of "$out")
+if ((cut == 0 || cut >= FULL)); then
+    fail "curl -C - resumes with the same signed link (the first try got $cut bytes)"
+elif ! curl -sSf -C - -o "$out" "$SIGNED_URL$BIG_LINK"; then
+    fail "curl -C - resumes with the same signed link (the resume failed)"
+elif [[ $(sha_of "$out") == "$BIG_SHA" ]]; then
+    ok "curl gets a file with a signed link from serve sign, and resumes it with the same link at $cut bytes"
+else
+    fail "curl -C - resumes with the same signed link (sha256 differs)"
+fi
+refusals=("$(status_of "$SIGNED_URL/big.bin")"
+    "$(status_of "$SIGNED_URL${BIG_LINK/big.bin/rated.bin}")"
+    "$(status_of "$SIGNED_URL$TAMPERED")"
+    "$(status_of "$SIGNED_URL/")")
+if [[ ${refusals[*]} == "403 403 403 403" ]]; then
+    ok "signed links: 403 without a link, on another path, with a tampered signature, and for the listing"
+else
+    fail "signed links: expected 403 403 403 403, got ${refusals[*]}"
+fi
+out="$WORK/signed-rated.bin"
+seconds=$(curl -sSf -o "$out" -w '%{time_total}' "$SIGNED_URL$(sign --rate 4MiB /rated.bin)")
+expected=4 # 16 MiB at 4 MiB/s
+if [[ -n $seconds && $(sha_of "$out") == "$RATED_SHA" ]] &&
+    awk -v t="$seconds" -v e="$expected" 'BEGIN { exit !(t >= 0.9 * e && t <= 1.1 * e) }'; then
+    ok "curl gets 16 MiB with a link claiming --rate 4MiB in ${seconds}s (expected ${expected}s ±10%)"
+else
+    fail "curl gets 16 MiB with a link claiming --rate 4MiB in ${seconds}s (expected ${expected}s ±10%)"
 fi
 
 finish

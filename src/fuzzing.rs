@@ -47,3 +47,32 @@ pub fn decide(
 pub fn parse_date(value: &[u8]) -> Option<SystemTime> {
     crate::protocol::headers::parse_date(&http::HeaderValue::from_bytes(value).ok()?)
 }
+
+/// Checks the link in `uri` (path and query) with a fixed key (`k1`, 32 bytes
+/// of 7) as of Unix second `now`, from `peer`: `Ok(())` or the refusal's status.
+#[cfg(feature = "signed-links")]
+pub fn signed_link(uri: &str, now: u64, peer: Option<std::net::IpAddr>) -> Result<(), u16> {
+    use crate::signed::KeySet;
+    use crate::signed::verify::{Request, verify};
+    let keys = KeySet::new(fuzz_key());
+    let (path, query) = uri
+        .split_once('?')
+        .map_or((uri, None), |(p, q)| (p, Some(q)));
+    let path = crate::dir::path::canonical_path(path);
+    let request = Request {
+        path: path.as_deref(),
+        query,
+        now,
+        skew: 30,
+        peer,
+    };
+    verify(&keys, request)
+        .map(|_| ())
+        .map_err(|r| r.status().as_u16())
+}
+
+/// The key [`signed_link`] verifies with.
+#[cfg(feature = "signed-links")]
+pub fn fuzz_key() -> crate::signed::SigningKey {
+    crate::signed::SigningKey::new("k1", [7u8; 32]).expect("a valid key")
+}

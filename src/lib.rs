@@ -237,6 +237,9 @@ pub mod lifecycle;
 pub mod objects;
 mod protocol;
 mod serve;
+#[cfg(feature = "signed-links")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signed-links")))]
+pub mod signed;
 pub mod source;
 pub mod throttle;
 

@@ -675,3 +675,36 @@ async fn unlimited_settings_turn_nothing_on() {
     assert_eq!(frames.last().unwrap().1, 64 * KIB as usize);
     assert_eq!(start.elapsed(), Duration::ZERO);
 }
+
+/// Starts a `GET` from `peer` carrying `restriction` (as a signed link's
+/// layer inserts it).
+async fn get_restricted(
+    layer: &RangeServeLayer,
+    uri: &str,
+    restriction: tower_range_serve::throttle::Restriction,
+) -> Response<Served> {
+    let mut request = Request::get(uri).body(Empty::new()).unwrap();
+    let peer: SocketAddr = "10.0.0.1:1234".parse().unwrap();
+    request.extensions_mut().insert(peer);
+    request.extensions_mut().insert(restriction);
+    files(layer).oneshot(request).await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restriction_lowers_the_rate_and_caps_the_handlers_own() {
+    use tower_range_serve::throttle::Restriction;
+    let one_chunk_a_second: Vec<_> = (0..4)
+        .map(|s| (Duration::from_secs(s), 16 * KIB as usize))
+        .collect();
+    // An unlimited route, a handler lifting its own rate: the restriction holds.
+    let layer = RangeServeLayer::new();
+    let restriction = Restriction::new().rate(Bandwidth::kib(16));
+    let uri = format!("/{}?unlimited", 64 * KIB);
+    let response = get_restricted(&layer, &uri, restriction).await;
+    assert_eq!(frames(response.into_body()).await, one_chunk_a_second);
+    // A restriction above the route's rate does not raise it.
+    let layer = RangeServeLayer::new().rate(Bandwidth::kib(16));
+    let restriction = Restriction::new().rate(Bandwidth::mib(1));
+    let response = get_restricted(&layer, &format!("/{}", 64 * KIB), restriction).await;
+    assert_eq!(frames(response.into_body()).await, one_chunk_a_second);
+}

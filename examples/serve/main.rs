@@ -32,6 +32,13 @@
 //! `NAME.sha512` checksum file beside the file, or hashed in the background
 //! after the first request.
 //!
+//! Signed links: `--signing-key [ID=]FILE` (repeatable; the first signs, all
+//! verify) makes every path need a valid signed link (403 without one, 410
+//! once expired) and turns directory listings off; `serve sign --signing-key
+//! FILE [--expires-in 2h] [--client ID] [--client-rate RATE] [--rate RATE]
+//! [--ip ADDR[/PREFIX]] [--folder] PATH` prints `PATH?QUERY` to append to the
+//! server's URL. See `signing.rs` and `docs/signed-links.md`.
+//!
 //! Lifecycle: running downloads are shown on the terminal (as live progress
 //! bars in a terminal, as plain lines otherwise); Ctrl-C or SIGTERM
 //! refuses new downloads (503), lets running ones go on for `--grace` seconds,
@@ -41,6 +48,7 @@
 mod demo;
 mod progress;
 mod signal;
+mod signing;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,6 +72,7 @@ use tower_range_serve::digest::{DigestAlgorithm, Digests, UnknownAlgorithm};
 use tower_range_serve::dir::Encoding;
 use tower_range_serve::lifecycle::Connections;
 use tower_range_serve::objects::ServeObjects;
+use tower_range_serve::signed::{KeySet, SignedLinksLayer};
 use tower_range_serve::throttle::{Fallback, RedisLimits};
 use tower_range_serve::{Bandwidth, RangeServeLayer, ServeDir};
 
@@ -79,8 +88,19 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Serve a directory as resumable, range-aware downloads.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Key file of signed links: `[ID=]FILE`, the secret as hex text (at least
+    /// 64 hex digits, e.g. from `openssl rand -hex 32`); the id defaults to
+    /// the file name without extension. Every path then needs a valid signed
+    /// link, and directory listings are off. Repeat for key rotation: the first
+    /// signs (`serve sign`), all verify.
+    #[arg(long = "signing-key", value_name = "[ID=]FILE")]
+    signing_keys: Vec<String>,
+
     /// Directory to serve. Without it, a demo folder is created and served.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
@@ -205,6 +225,13 @@ struct Args {
     precompressed: Encodings,
 }
 
+/// Subcommands; without one, the server runs.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Print a signed link for PATH (`PATH?QUERY`), to append to the server's URL.
+    Sign(signing::Sign),
+}
+
 /// The codings of `--precompressed`.
 #[derive(Debug, Clone)]
 struct Encodings(Vec<Encoding>);
@@ -250,6 +277,22 @@ fn digest(value: &str) -> Result<DigestChoice, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Sign(sign)) = &args.command {
+        return match signing::sign(sign) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let keys = match signing::key_set(&args.signing_keys) {
+        Ok(keys) => keys,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let source = match &args.s3 {
         Some(url) => match bucket(url).await {
             Ok(bucket) => Source::Bucket(bucket),
@@ -298,7 +341,8 @@ async fn main() -> ExitCode {
     let service = layer.layer(match &source {
         Source::Dir(root) => Either::Left(ServiceExt::<Incoming>::map_response(
             ServeDir::new(root)
-                .listing(!args.no_listing)
+                // Listings would link unsigned paths: off with signed links.
+                .listing(!args.no_listing && keys.is_none())
                 .precompressed(args.precompressed.0.iter().copied()),
             |response| response.map(BodyEither::Left),
         )),
@@ -307,7 +351,17 @@ async fn main() -> ExitCode {
             |response| response.map(BodyEither::Right),
         )),
     });
-    print_banner(&source, addr, &args);
+    // Signed links are checked before anything else; one body type for both.
+    let service = match &keys {
+        Some(keys) => Either::Left(ServiceExt::<Incoming>::map_response(
+            SignedLinksLayer::new(keys.clone()).layer(service),
+            |response| response.map(BodyEither::Left),
+        )),
+        None => Either::Right(ServiceExt::<Incoming>::map_response(service, |response| {
+            response.map(BodyEither::Right)
+        })),
+    };
+    print_banner(&source, addr, &args, keys.as_ref());
     if args.progress > 0.0 && !progress.is_live() {
         tokio::spawn(progress.report(Duration::from_secs_f64(args.progress)));
     }
@@ -485,14 +539,20 @@ async fn bucket(url: &str) -> Result<Bucket, String> {
     })
 }
 
-fn print_banner(source: &Source, addr: SocketAddr, args: &Args) {
+fn print_banner(source: &Source, addr: SocketAddr, args: &Args, keys: Option<&KeySet>) {
     let base = format!("http://{addr}");
     let served = match source {
         Source::Dir(root) => root.display().to_string(),
         Source::Bucket(bucket) => bucket.url.clone(),
     };
     println!("tower-range-serve demo: serving {served} on {base}");
-    if matches!(source, Source::Dir(_)) {
+    if let Some(keys) = keys {
+        println!(
+            "signed links: every path needs one (key {}; the links below last an hour); \
+             mint with `serve sign --signing-key FILE PATH`; listings are off",
+            keys.signing_key().id()
+        );
+    } else if matches!(source, Source::Dir(_)) {
         if args.no_listing {
             println!("open {base}/FILE in a browser (directory listings are off)");
         } else {
@@ -551,9 +611,14 @@ fn print_banner(source: &Source, addr: SocketAddr, args: &Args) {
         }
         Source::Bucket(bucket) => bucket.objects.clone(),
     };
+    // Quoted for the shell when signed (the query holds `&`).
+    let url_of = |path: &str| match keys {
+        Some(_) => format!("'{base}{}'", signing::banner_link(keys, path)),
+        None => format!("{base}{path}"),
+    };
     for (name, len) in files.iter().take(20) {
         let encoded = utf8_percent_encode(name, SEGMENT);
-        println!("  {base}/{encoded}  ({len} bytes)");
+        println!("  {}  ({len} bytes)", url_of(&format!("/{encoded}")));
     }
     let (name, url) = files
         .iter()
@@ -561,10 +626,10 @@ fn print_banner(source: &Source, addr: SocketAddr, args: &Args) {
         .map(|(name, _)| {
             (
                 name.clone(),
-                format!("{base}/{}", utf8_percent_encode(name, SEGMENT)),
+                url_of(&format!("/{}", utf8_percent_encode(name, SEGMENT))),
             )
         })
-        .unwrap_or_else(|| ("FILE".to_owned(), format!("{base}/FILE")));
+        .unwrap_or_else(|| ("FILE".to_owned(), url_of("/FILE")));
     println!();
     println!("Try:");
     println!("  curl -s -r 0-99 {url} | wc -c               # the first 100 bytes (206)");
@@ -574,7 +639,8 @@ fn print_banner(source: &Source, addr: SocketAddr, args: &Args) {
     println!("  curl -H 'Range: bytes=0-9,20-29' {url}      # multipart/byteranges");
     if files.iter().any(|(name, _)| name == "notes.txt") && !codings.is_empty() {
         println!(
-            "  curl -sI -H 'Accept-Encoding: br, gzip' {base}/notes.txt   # a precompressed variant"
+            "  curl -sI -H 'Accept-Encoding: br, gzip' {}   # a precompressed variant",
+            url_of("/notes.txt")
         );
     }
     if args.digest.0.is_some() {

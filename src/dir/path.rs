@@ -16,16 +16,40 @@ use percent_encoding::percent_decode_str;
 pub(crate) fn relative_path(uri_path: &str) -> Option<PathBuf> {
     let decoded = percent_decode_str(uri_path).decode_utf8().ok()?;
     let mut relative = PathBuf::new();
-    for segment in decoded.split('/') {
-        if segment.is_empty() || segment == "." {
-            continue;
-        }
-        if !is_plain_name(segment) {
-            return None;
-        }
+    for segment in plain_segments(&decoded)? {
         relative.push(segment);
     }
     Some(relative)
+}
+
+/// The canonical form of the path [`relative_path`] resolves `uri_path` to, or
+/// `None` exactly when it refuses it: `/` followed by the decoded plain
+/// segments joined with `/` (`/` for the root, no trailing slash). Two URI
+/// paths that name the same file under the root have the same canonical path,
+/// so a signed link made for one never verifies for a path that resolves
+/// elsewhere.
+#[cfg_attr(not(feature = "signed-links"), allow(dead_code))]
+pub(crate) fn canonical_path(uri_path: &str) -> Option<String> {
+    let decoded = percent_decode_str(uri_path).decode_utf8().ok()?;
+    let mut canonical = String::with_capacity(decoded.len() + 1);
+    for segment in plain_segments(&decoded)? {
+        canonical.push('/');
+        canonical.push_str(segment);
+    }
+    if canonical.is_empty() {
+        canonical.push('/');
+    }
+    Some(canonical)
+}
+
+/// The segments of a decoded path, empty and `.` ones skipped, or `None` if
+/// one is not a plain name.
+fn plain_segments(decoded: &str) -> Option<Vec<&str>> {
+    decoded
+        .split('/')
+        .filter(|segment| !segment.is_empty() && *segment != ".")
+        .map(|segment| is_plain_name(segment).then_some(segment))
+        .collect()
 }
 
 /// Whether a decoded path segment (or a file's name) is a plain name that
@@ -88,6 +112,24 @@ mod tests {
         }
         for name in ["", ".", "..", "a/b", "a\\b", "a\0b", "C:", "a:b"] {
             assert!(!is_plain_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn canonical_paths_follow_relative_paths() {
+        for (uri, canonical) in [
+            ("/a/b.txt", Some("/a/b.txt")),
+            ("//a/./b.txt/", Some("/a/b.txt")),
+            ("/", Some("/")),
+            ("", Some("/")),
+            ("/%62", Some("/b")),
+            ("/a%2Fb", Some("/a/b")),
+            ("/hello%20world.txt", Some("/hello world.txt")),
+            ("/a/../b", None),
+            ("/%2e%2e/b", None),
+        ] {
+            assert_eq!(canonical_path(uri).as_deref(), canonical, "{uri}");
+            assert_eq!(canonical_path(uri).is_some(), relative_path(uri).is_some());
         }
     }
 

@@ -85,6 +85,14 @@ impl Bandwidth {
         self.0 == 0
     }
 
+    /// The lower of two limits, unlimited being the highest.
+    pub(crate) fn at_most(self, other: Self) -> Self {
+        match (self.limit(), other.limit()) {
+            (Some(a), Some(b)) => Self(a.min(b)),
+            _ => Self(self.0.max(other.0)),
+        }
+    }
+
     /// The rate as a limit: `None` when unlimited.
     pub(crate) fn limit(self) -> Option<u64> {
         (self.0 > 0).then_some(self.0)

@@ -36,6 +36,10 @@
 //! response's own rate (a file's own rate, or unlimited). Client and total limits
 //! are the operator's caps: a handler cannot lift them.
 //!
+//! A [`Restriction`] in the request's extensions (a signed link's claims, say)
+//! is applied after the policy function: it may set the client key and only
+//! lower the rates and the stream cap, and its rate caps a handler's rate too.
+//!
 //! # Bursts and precision
 //!
 //! - Own rate: the bytes sent by time `t` never exceed `rate_after + rate × t`
@@ -111,6 +115,7 @@ mod pacer;
 pub(crate) mod policy;
 #[cfg(feature = "redis")]
 mod redis;
+mod restriction;
 mod settings;
 mod shared;
 mod stream;
@@ -118,6 +123,7 @@ mod stream;
 pub use self::bandwidth::ParseBandwidthError;
 #[cfg(feature = "redis")]
 pub use self::redis::{Fallback, RedisLimits};
+pub use self::restriction::Restriction;
 
 // At the crate root only (one path per item): `Bandwidth`, `BandwidthControl`,
 // `ClientKey`, `Policy`.

@@ -44,6 +44,10 @@ pub struct Policy {
     /// The most streams the client may run at once; a request beyond it gets 429
     /// Too Many Requests with `Retry-After`.
     pub max_streams_per_client: Option<usize>,
+    /// The most any response may get, whatever its own rate (a handler's
+    /// [`FileResponse::rate`](crate::FileResponse::rate) included): set by a
+    /// [`Restriction`](super::Restriction). Unlimited by default.
+    pub(crate) rate_cap: Bandwidth,
 }
 
 impl Policy {

@@ -8,7 +8,7 @@ use http::request::Parts;
 
 use super::shared::TooManyStreams;
 use super::stream::Throttle;
-use super::{Bandwidth, BandwidthControl, ClientKey, Policy};
+use super::{Bandwidth, BandwidthControl, ClientKey, Policy, Restriction};
 
 pub(crate) type KeyFn = Arc<dyn Fn(&Parts) -> Option<ClientKey> + Send + Sync>;
 pub(crate) type PolicyFn = Arc<dyn Fn(&Parts, &mut Policy) + Send + Sync>;
@@ -44,7 +44,8 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// The policy of a request: the layer's settings, then the policy function.
+    /// The policy of a request: the layer's settings, then the policy function,
+    /// then the request's [`Restriction`], if any.
     /// A policy that limits clients but found none counts the request under
     /// [`ClientKey::UNIDENTIFIED`] rather than letting it through unlimited.
     pub(crate) fn policy(&self, parts: &Parts) -> Policy {
@@ -54,9 +55,13 @@ impl Settings {
             client: (self.key)(parts),
             client_rate: self.control.client_rate(),
             max_streams_per_client: self.max_streams_per_client,
+            rate_cap: Bandwidth::UNLIMITED,
         };
         if let Some(choose) = &self.policy {
             choose(parts, &mut policy);
+        }
+        if let Some(restriction) = parts.extensions.get::<Restriction>() {
+            restriction.apply(&mut policy);
         }
         if policy.client.is_none() && policy.needs_client() {
             if self.control.first_unidentified() {
@@ -80,7 +85,7 @@ impl Settings {
         policy: Policy,
         rate: Option<Bandwidth>,
     ) -> Result<Option<Throttle>, TooManyStreams> {
-        let rate = rate.unwrap_or(policy.rate).limit();
+        let rate = rate.unwrap_or(policy.rate).at_most(policy.rate_cap).limit();
         let client = match policy.client {
             Some(key) if policy.needs_client() => Some(self.control.clients().admit(
                 key,
