@@ -237,6 +237,48 @@ impl<T: Observer + ?Sized> Observer for Arc<T> {
     }
 }
 
+/// Two observers, told in turn: give a layer several with
+/// `.observer((first, second))` (nest pairs for more).
+///
+/// ```
+/// use tower_range_serve::RangeServeLayer;
+/// use tower_range_serve::lifecycle::{Download, Observer};
+///
+/// struct Log;
+/// impl Observer for Log {}
+///
+/// struct Admin;
+/// impl Observer for Admin {
+///     fn start(&self, download: &Download) {
+///         let _ = download.cancel_handle();
+///     }
+/// }
+///
+/// let layer = RangeServeLayer::new().observer((Log, Admin));
+/// # let _ = layer;
+/// ```
+impl<A: Observer, B: Observer> Observer for (A, B) {
+    fn answer(&self, answer: &Answer) {
+        self.0.answer(answer);
+        self.1.answer(answer);
+    }
+
+    fn start(&self, download: &Download) {
+        self.0.start(download);
+        self.1.start(download);
+    }
+
+    fn progress(&self, download: &Download, sent: u64) {
+        self.0.progress(download, sent);
+        self.1.progress(download, sent);
+    }
+
+    fn end(&self, download: &Download, end: &End) {
+        self.0.end(download, end);
+        self.1.end(download, end);
+    }
+}
+
 /// Emits `tracing` events for downloads (the `tracing` feature).
 #[cfg(feature = "tracing")]
 #[derive(Debug)]
