@@ -53,7 +53,11 @@ struct Inner {
 }
 
 impl Admin {
-    pub(crate) fn new(downloads: Downloads, control: BandwidthControl, token: Option<String>) -> Self {
+    pub(crate) fn new(
+        downloads: Downloads,
+        control: BandwidthControl,
+        token: Option<String>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 downloads,
@@ -164,11 +168,19 @@ async fn list(State(admin): State<Admin>) -> impl IntoResponse {
 
 async fn cancel(State(admin): State<Admin>, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<u64>() else {
-        return error(StatusCode::BAD_REQUEST, "id must be a download's number", Some("id"));
+        return error(
+            StatusCode::BAD_REQUEST,
+            "id must be a download's number",
+            Some("id"),
+        );
     };
     match admin.inner.downloads.cancel(id) {
         true => json_body(&json!({ "cancelled": id })).into_response(),
-        false => error(StatusCode::NOT_FOUND, "no such download is running", Some("id")),
+        false => error(
+            StatusCode::NOT_FOUND,
+            "no such download is running",
+            Some("id"),
+        ),
     }
 }
 
@@ -263,4 +275,3 @@ async fn stats(State(admin): State<Admin>) -> impl IntoResponse {
     stats["limits"] = current_limits(&admin.inner.control);
     json_body(&stats)
 }
-

@@ -55,7 +55,10 @@ pub(crate) fn router(handle: PrometheusHandle) -> Router {
 }
 
 /// Serves `/metrics` on `addr`, in a task; fails if it cannot listen there.
-pub(crate) async fn serve(addr: SocketAddr, handle: PrometheusHandle) -> Result<SocketAddr, String> {
+pub(crate) async fn serve(
+    addr: SocketAddr,
+    handle: PrometheusHandle,
+) -> Result<SocketAddr, String> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("--metrics {addr}: {e}"))?;
