@@ -67,7 +67,7 @@ pub enum Outcome {
     /// closed the connection.
     ClientGone,
     /// The client accepted no byte for longer than the connection's
-    /// [`IdleTimeout`](crate::lifecycle::IdleTimeout).
+    /// idle timeout ([`Connections::idle_timeout`](crate::lifecycle::Connections::idle_timeout)).
     IdleTimeout,
     /// Reading failed, or the file changed while it was being sent.
     Failed(io::ErrorKind),
