@@ -233,3 +233,58 @@ fn the_active_gauge_and_the_byte_counter_move_while_a_download_runs() {
         })
     });
 }
+
+/// Counts the downloads that ended.
+#[derive(Default)]
+struct Ends(std::sync::atomic::AtomicUsize);
+
+impl tower_range_serve::lifecycle::Observer for Ends {
+    fn end(
+        &self,
+        _: &tower_range_serve::lifecycle::Download,
+        _: &tower_range_serve::lifecycle::End,
+    ) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn metrics_are_recorded_beside_the_users_observers() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("data.bin"), vec![7u8; LEN]).unwrap();
+    let (first, second) = (Arc::new(Ends::default()), Arc::new(Ends::default()));
+    // Metrics before or after the observer: both are told.
+    for metrics_first in [true, false] {
+        let mut layer = RangeServeLayer::new();
+        if metrics_first {
+            layer = layer.metrics(Metrics::new());
+        }
+        layer = layer.observer((first.clone(), second.clone()));
+        if !metrics_first {
+            layer = layer.metrics(Metrics::new());
+        }
+        let service = layer.layer(ServeDir::new(root.path()));
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            runtime.block_on(async {
+                let response = service.oneshot(request("GET", &[])).await.unwrap();
+                assert_eq!(body(response).await, (StatusCode::OK, LEN));
+            })
+        });
+        let figures = figures(&snapshotter);
+        assert_eq!(
+            counter(&figures, "range_serve_sent_bytes_total{}"),
+            LEN as u64
+        );
+    }
+    assert_eq!(first.0.load(Ordering::SeqCst), 2);
+    assert_eq!(second.0.load(Ordering::SeqCst), 2);
+}
