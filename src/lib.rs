@@ -198,6 +198,17 @@
 //! the request path, and a changed file never gets its old digest. See the
 //! `digest` module.
 //!
+//! # Metrics and the operator's view
+//!
+//! With the `metrics` feature, `RangeServeLayer::metrics` records answers,
+//! bytes, running downloads, durations to the last byte, outcomes, throttle
+//! waits, refusals and the Redis state through the `metrics` facade (any
+//! exporter); see `lifecycle::Metrics` for the table of names. Observers can
+//! end a running download through its
+//! [`CancelHandle`](lifecycle::CancelHandle). The demo server (`examples/serve/`)
+//! serves them as `/metrics` (`--metrics`) and as a live admin page with a JSON
+//! API (`--admin`).
+//!
 //! # Layout
 //!
 //! The source tree shows the three parts of the design: `protocol/` (RFC 9110
@@ -208,8 +219,8 @@
 //! limits shared per client and in total, and their Redis part). `serve/` is
 //! the middleware that joins them: the layer, and [`RangeBody`], whose frame
 //! loop takes chunks from the source's reader, asks the throttle when each may
-//! go and tells `lifecycle/` (disconnects, shutdown and progress) what was
-//! sent. `dir/` is the directory service, `objects/` its object-storage twin
+//! go and tells `lifecycle/` (disconnects, shutdown, progress, cancel and
+//! metrics) what was sent. `dir/` is the directory service, `objects/` its object-storage twin
 //! (feature `object-store`) and `digest/` the digest fields (feature
 //! `digest`). Each part imports only those below it: `protocol/` nothing of
 //! the others, `source/` only `protocol/`, `throttle/` and `lifecycle/` neither

@@ -44,8 +44,19 @@
 //! refuses new downloads (503), lets running ones go on for `--grace` seconds,
 //! cuts the rest and exits. `--idle-timeout` disconnects clients that accept no
 //! byte for that long.
+//!
+//! Operators: `--metrics HOST:PORT` serves `/metrics` (Prometheus text format:
+//! answers, bytes, running downloads, durations to the last byte, outcomes,
+//! throttle waits, refusals). `--admin HOST:PORT` serves a live page of the
+//! running downloads, with their progress and rate, a throughput graph, a
+//! cancel button per download and the total and client rates to change, and
+//! its JSON API (see `admin.rs`); on loopback, or anywhere with
+//! `--admin-token TOKEN`.
 
+mod admin;
 mod demo;
+mod downloads;
+mod metrics;
 mod progress;
 mod signal;
 mod signing;
@@ -223,6 +234,23 @@ struct Args {
     /// of preference: a list of br, zstd, gzip, deflate, or `none`.
     #[arg(long, value_name = "LIST", default_value = "br,zstd,gzip", value_parser = encodings)]
     precompressed: Encodings,
+
+    /// Serve download metrics at http://HOST:PORT/metrics (Prometheus text
+    /// format), e.g. 127.0.0.1:9090.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics: Option<SocketAddr>,
+
+    /// Serve the admin page (running downloads, throughput, cancel, rates) and
+    /// its JSON API at http://HOST:PORT/, e.g. 127.0.0.1:3001. Loopback only,
+    /// unless --admin-token is set.
+    #[arg(long, value_name = "HOST:PORT")]
+    admin: Option<SocketAddr>,
+
+    /// Bearer token every admin API request must carry (`Authorization:
+    /// Bearer TOKEN`); required for a non-loopback --admin. Open the page as
+    /// http://HOST:PORT/#token=TOKEN.
+    #[arg(long, value_name = "TOKEN", requires = "admin")]
+    admin_token: Option<String>,
 }
 
 /// Subcommands; without one, the server runs.
@@ -327,8 +355,24 @@ async fn main() -> ExitCode {
         .local_addr()
         .expect("a bound socket has an address");
 
+    if let Some(addr) = args.admin {
+        if let Err(e) = admin::check(addr, args.admin_token.as_deref()) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    // The recorder first: the layer's Redis limits report their state as they
+    // are made.
+    let prometheus = match args.metrics.map(|_| metrics::install()).transpose() {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("error: --metrics: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let downloads = args.admin.map(|_| downloads::Downloads::default());
     let progress = progress::Progress::new();
-    let layer = match layer(&args, progress.clone()) {
+    let layer = match layer(&args, progress.clone(), downloads.clone()) {
         Ok(layer) => layer,
         Err(e) => {
             eprintln!("error: {e}");
@@ -351,6 +395,26 @@ async fn main() -> ExitCode {
             |response| response.map(BodyEither::Right),
         )),
     });
+    if let (Some(addr), Some(handle)) = (args.metrics, prometheus) {
+        match metrics::serve(addr, handle).await {
+            Ok(bound) => println!("metrics: http://{bound}/metrics"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if let (Some(addr), Some(downloads)) = (args.admin, downloads) {
+        let token = args.admin_token.clone();
+        let control = layer.bandwidth_control();
+        match admin::serve(addr, admin::Admin::new(downloads, control, token)).await {
+            Ok(bound) => println!("admin: http://{bound}/"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     // Signed links are checked before anything else; one body type for both.
     let service = match &keys {
         Some(keys) => Either::Left(ServiceExt::<Incoming>::map_response(
@@ -437,17 +501,31 @@ async fn main() -> ExitCode {
 }
 
 /// The layer the command line asks for.
-fn layer(args: &Args, progress: progress::Progress) -> Result<RangeServeLayer, String> {
+fn layer(
+    args: &Args,
+    progress: progress::Progress,
+    downloads: Option<downloads::Downloads>,
+) -> Result<RangeServeLayer, String> {
     let mut layer = RangeServeLayer::new()
         .chunk_size(usize::try_from(args.chunk_size).unwrap_or(usize::MAX))
         .read_ahead(usize::try_from(args.read_ahead).unwrap_or(usize::MAX))
         .max_ranges(args.max_ranges);
-    if args.progress > 0.0 {
-        if progress.is_live() {
-            // Bars move smoothly, whatever --progress says.
-            layer = layer.progress_interval(Duration::from_millis(200));
-        }
-        layer = layer.observer(progress);
+    let progress = (args.progress > 0.0).then_some(progress);
+    if progress.as_ref().is_some_and(progress::Progress::is_live) {
+        // Bars move smoothly, whatever --progress says.
+        layer = layer.progress_interval(Duration::from_millis(200));
+    } else if downloads.is_some() {
+        // The admin page's rates and bars.
+        layer = layer.progress_interval(Duration::from_millis(250));
+    }
+    layer = match (progress, downloads) {
+        (Some(progress), Some(downloads)) => layer.observer((progress, downloads)),
+        (Some(progress), None) => layer.observer(progress),
+        (None, Some(downloads)) => layer.observer(downloads),
+        (None, None) => layer,
+    };
+    if args.metrics.is_some() {
+        layer = layer.metrics(tower_range_serve::lifecycle::Metrics::new());
     }
     layer = layer.digests(match args.digest.0 {
         Some(algorithm) => Digests::new().algorithm(algorithm),

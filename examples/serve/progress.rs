@@ -106,6 +106,7 @@ impl Observer for Progress {
             Outcome::IdleTimeout => "idle timeout".to_owned(),
             Outcome::Shutdown => "cut by shutdown".to_owned(),
             Outcome::Failed(kind) => format!("failed ({kind})"),
+            Outcome::Cancelled => "cancelled".to_owned(),
             other => format!("{other:?}"),
         };
         self.line(&format!(

@@ -61,19 +61,40 @@
 //! 503 too, with the status, the client key and, for a refusal, its
 //! [`Refusal`] cause, so logs and metrics can count them.
 //!
+//! # Cancel
+//!
+//! Every [`Download`] an observer hears of carries a [`CancelHandle`]: an
+//! admin can end one running download at once (observers see
+//! [`Outcome::Cancelled`]).
+//!
+//! # Metrics
+//!
+//! With the `metrics` feature, [`Metrics`] (given to
+//! [`RangeServeLayer::metrics`](crate::RangeServeLayer::metrics)) records
+//! answers, bytes, running downloads, their durations to the last byte, how they
+//! ended, throttle waits, refusals and the Redis state through the `metrics`
+//! facade, for any exporter. See [`Metrics`] for the table of names.
+//!
 //! [`RangeServeLayer::shutdown_handle`]: crate::RangeServeLayer::shutdown_handle
 
+mod cancel;
 mod connection;
 mod listener;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
 mod observer;
 mod peers;
 mod shutdown;
 mod tracker;
 
+pub use self::cancel::CancelHandle;
 pub use self::connection::{Connection, IdleSignal};
 #[cfg(feature = "axum")]
 pub use self::listener::AxumListener;
 pub use self::listener::Connections;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use self::metrics::Metrics;
 pub use self::observer::{Answer, Download, End, Observer, Outcome, Refusal};
 pub use self::shutdown::Shutdown;
 
@@ -91,7 +112,12 @@ use crate::throttle::ClientKey;
 /// The lifecycle settings of a layer; clones share the shutdown state.
 #[derive(Clone)]
 pub(crate) struct Settings {
+    /// Everything told of downloads: the user's observer, the metrics and the
+    /// `tracing` one, combined (see [`Settings::combine`]).
     pub(crate) observer: Option<Arc<dyn Observer>>,
+    user: Option<Arc<dyn Observer>>,
+    #[cfg(feature = "metrics")]
+    metrics: Option<Arc<dyn Observer>>,
     pub(crate) progress_interval: Duration,
     pub(crate) shutdown: Arc<shutdown::State>,
     ids: Arc<AtomicU64>,
@@ -100,7 +126,10 @@ pub(crate) struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            observer: with_tracing(None),
+            observer: combine([]),
+            user: None,
+            #[cfg(feature = "metrics")]
+            metrics: None,
             progress_interval: Duration::from_secs(1),
             shutdown: Arc::default(),
             ids: Arc::default(),
@@ -188,6 +217,7 @@ impl Settings {
                 file_len: response.file_len,
                 total: response.total,
                 started: Instant::now(),
+                cancel: CancelHandle::default(),
             };
             observer.answer(&Answer {
                 method: request.method,
@@ -205,21 +235,41 @@ impl Settings {
 }
 
 impl Settings {
-    /// Sets the user's observer (beside the `tracing` one, with that feature).
+    /// Sets the user's observer (beside the metrics and the `tracing` one).
     pub(crate) fn set_observer(&mut self, observer: Arc<dyn Observer>) {
-        self.observer = Some(with_tracing(Some(observer)).expect("an observer"));
+        self.user = Some(observer);
+        self.observer = self.combined();
+    }
+
+    /// Sets the metrics observer (beside the user's and the `tracing` one).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn set_metrics(&mut self, metrics: Arc<dyn Observer>) {
+        self.metrics = Some(metrics);
+        self.observer = self.combined();
+    }
+
+    fn combined(&self) -> Option<Arc<dyn Observer>> {
+        #[cfg(feature = "metrics")]
+        let metrics = self.metrics.clone();
+        #[cfg(not(feature = "metrics"))]
+        let metrics = None;
+        combine([self.user.clone(), metrics])
     }
 }
 
-/// With the `tracing` feature, downloads are also reported as `tracing` events.
-fn with_tracing(observer: Option<Arc<dyn Observer>>) -> Option<Arc<dyn Observer>> {
+/// One observer for all of `observers` that are there, and (with the `tracing`
+/// feature) the `tracing` one; `None` if there are none.
+fn combine<const N: usize>(observers: [Option<Arc<dyn Observer>>; N]) -> Option<Arc<dyn Observer>> {
     #[cfg(feature = "tracing")]
-    return Some(match observer {
-        Some(observer) => Arc::new(observer::Both(observer, Arc::new(observer::Tracing))),
-        None => Arc::new(observer::Tracing),
-    });
+    let tracing: Option<Arc<dyn Observer>> = Some(Arc::new(observer::Tracing));
     #[cfg(not(feature = "tracing"))]
-    observer
+    let tracing = None;
+    let mut all: Vec<_> = observers.into_iter().chain([tracing]).flatten().collect();
+    match all.len() {
+        0 => None,
+        1 => all.pop(),
+        _ => Some(Arc::new(observer::Observers(all.into()))),
+    }
 }
 
 impl fmt::Debug for Settings {

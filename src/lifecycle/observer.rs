@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 
+use super::cancel::CancelHandle;
 use crate::throttle::ClientKey;
 
 /// A download (one file-backed response body) as observers see it.
@@ -28,6 +29,32 @@ pub struct Download {
     pub total: u64,
     /// When the response started.
     pub started: Instant,
+    /// Ends this download (see [`cancel_handle`](Self::cancel_handle)).
+    pub(crate) cancel: CancelHandle,
+}
+
+impl Download {
+    /// The handle that ends this download at once, from anywhere (an admin
+    /// endpoint); observers see [`Outcome::Cancelled`]. See [`CancelHandle`].
+    ///
+    /// ```
+    /// use tower_range_serve::lifecycle::{Download, Observer};
+    ///
+    /// /// Cancels every download of `/secret.bin` as it starts.
+    /// struct NoSecrets;
+    ///
+    /// impl Observer for NoSecrets {
+    ///     fn start(&self, download: &Download) {
+    ///         if download.path == "/secret.bin" {
+    ///             download.cancel_handle().cancel();
+    ///         }
+    ///     }
+    /// }
+    /// # let _ = tower_range_serve::RangeServeLayer::new().observer(NoSecrets);
+    /// ```
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.cancel.clone()
+    }
 }
 
 /// How a download ended.
@@ -46,6 +73,30 @@ pub enum Outcome {
     Failed(io::ErrorKind),
     /// Cut at the end of a graceful shutdown's grace period.
     Shutdown,
+    /// Ended through its [`CancelHandle`].
+    Cancelled,
+}
+
+impl Outcome {
+    /// A short lowercase name: `complete`, `client_gone`, `idle_timeout`,
+    /// `failed`, `shutdown`, `cancelled` (the `outcome` label of
+    /// [`Metrics`](super::Metrics)).
+    ///
+    /// ```
+    /// use tower_range_serve::lifecycle::Outcome;
+    ///
+    /// assert_eq!(Outcome::ClientGone.as_str(), "client_gone");
+    /// ```
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Complete => "complete",
+            Outcome::ClientGone => "client_gone",
+            Outcome::IdleTimeout => "idle_timeout",
+            Outcome::Failed(_) => "failed",
+            Outcome::Shutdown => "shutdown",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// The end of a download.
@@ -58,6 +109,10 @@ pub struct End {
     pub sent: u64,
     /// Time since the start.
     pub elapsed: Duration,
+    /// How long the body held a chunk it had read, waiting for its throttle
+    /// (its rate, its client's, the total) to let it go: zero for a download
+    /// that no limit applied to.
+    pub throttled: Duration,
 }
 
 /// An answer the layer gave to a `GET` or `HEAD` of a file-backed response:
@@ -93,6 +148,23 @@ pub enum Refusal {
     TooManyStreams,
     /// 503: the layer is shutting down.
     ShuttingDown,
+}
+
+impl Refusal {
+    /// A short lowercase name: `stream_cap`, `shutting_down` (the `cause`
+    /// label of [`Metrics`](super::Metrics)).
+    ///
+    /// ```
+    /// use tower_range_serve::lifecycle::Refusal;
+    ///
+    /// assert_eq!(Refusal::TooManyStreams.as_str(), "stream_cap");
+    /// ```
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Refusal::TooManyStreams => "stream_cap",
+            Refusal::ShuttingDown => "shutting_down",
+        }
+    }
 }
 
 /// Told of every answer the layer gives, and when downloads start, progress and
@@ -165,6 +237,48 @@ impl<T: Observer + ?Sized> Observer for Arc<T> {
     }
 }
 
+/// Two observers, told in turn: give a layer several with
+/// `.observer((first, second))` (nest pairs for more).
+///
+/// ```
+/// use tower_range_serve::RangeServeLayer;
+/// use tower_range_serve::lifecycle::{Download, Observer};
+///
+/// struct Log;
+/// impl Observer for Log {}
+///
+/// struct Admin;
+/// impl Observer for Admin {
+///     fn start(&self, download: &Download) {
+///         let _ = download.cancel_handle();
+///     }
+/// }
+///
+/// let layer = RangeServeLayer::new().observer((Log, Admin));
+/// # let _ = layer;
+/// ```
+impl<A: Observer, B: Observer> Observer for (A, B) {
+    fn answer(&self, answer: &Answer) {
+        self.0.answer(answer);
+        self.1.answer(answer);
+    }
+
+    fn start(&self, download: &Download) {
+        self.0.start(download);
+        self.1.start(download);
+    }
+
+    fn progress(&self, download: &Download, sent: u64) {
+        self.0.progress(download, sent);
+        self.1.progress(download, sent);
+    }
+
+    fn end(&self, download: &Download, end: &End) {
+        self.0.end(download, end);
+        self.1.end(download, end);
+    }
+}
+
 /// Emits `tracing` events for downloads (the `tracing` feature).
 #[cfg(feature = "tracing")]
 #[derive(Debug)]
@@ -214,36 +328,32 @@ impl Observer for Tracing {
     fn end(&self, download: &Download, end: &End) {
         let outcome = tracing::field::debug(end.outcome);
         let elapsed_ms = end.elapsed.as_millis() as u64;
+        let throttled_ms = end.throttled.as_millis() as u64;
         Self::span(download).in_scope(|| {
-            tracing::info!(target: "tower_range_serve", ?outcome, sent = end.sent, elapsed_ms, "download ended");
+            tracing::info!(target: "tower_range_serve", ?outcome, sent = end.sent, elapsed_ms, throttled_ms, "download ended");
         });
     }
 }
 
-/// Two observers, told in turn.
-#[cfg(feature = "tracing")]
-pub(crate) struct Both(pub(crate) Arc<dyn Observer>, pub(crate) Arc<dyn Observer>);
+/// Several observers (the user's, the metrics, the `tracing` one), told in
+/// turn.
+pub(crate) struct Observers(pub(crate) Box<[Arc<dyn Observer>]>);
 
-#[cfg(feature = "tracing")]
-impl Observer for Both {
+impl Observer for Observers {
     fn answer(&self, answer: &Answer) {
-        self.0.answer(answer);
-        self.1.answer(answer);
+        self.0.iter().for_each(|o| o.answer(answer));
     }
 
     fn start(&self, download: &Download) {
-        self.0.start(download);
-        self.1.start(download);
+        self.0.iter().for_each(|o| o.start(download));
     }
 
     fn progress(&self, download: &Download, sent: u64) {
-        self.0.progress(download, sent);
-        self.1.progress(download, sent);
+        self.0.iter().for_each(|o| o.progress(download, sent));
     }
 
     fn end(&self, download: &Download, end: &End) {
-        self.0.end(download, end);
-        self.1.end(download, end);
+        self.0.iter().for_each(|o| o.end(download, end));
     }
 }
 
@@ -303,6 +413,7 @@ mod tests {
             file_len: 10,
             total: 10,
             started: Instant::now(),
+            cancel: CancelHandle::default(),
         };
         tracing::subscriber::with_default(messages, || {
             Tracing.start(&download);
@@ -312,6 +423,7 @@ mod tests {
                     outcome: Outcome::Complete,
                     sent: 10,
                     elapsed: Duration::from_millis(3),
+                    throttled: Duration::ZERO,
                 },
             );
         });

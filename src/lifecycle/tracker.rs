@@ -35,6 +35,10 @@ struct Report {
     started: Instant,
     every: Duration,
     next: Instant,
+    /// Time spent holding a chunk for the throttle, and since when the held
+    /// chunk waits.
+    throttled: Duration,
+    waiting_since: Option<Instant>,
 }
 
 impl Tracker {
@@ -53,6 +57,8 @@ impl Tracker {
                 observer,
                 download,
                 every,
+                throttled: Duration::ZERO,
+                waiting_since: None,
             }
         });
         Self {
@@ -66,14 +72,25 @@ impl Tracker {
         }
     }
 
-    /// Whether the download must end now: the shutdown's grace period is over.
+    /// Whether the download must end now, and how it ends: it was cancelled
+    /// (see [`CancelHandle`](super::CancelHandle)), or the shutdown's grace
+    /// period is over.
     ///
+    /// A cancel is one atomic load and a waker registration per poll, only for
+    /// downloads with an observer.
     /// Until a shutdown begins this is one atomic load per chunk. After, the
     /// deadline is registered for a wake-up at the body's next poll, which comes
     /// within a chunk's time (a tenth of a second of a throttled rate, much less
     /// unthrottled); a body that is not polled at all is a stalled client's,
     /// which only its connection can end (see `Connection`).
-    pub(crate) fn poll_cut(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+    pub(crate) fn poll_cut(&mut self, cx: &mut Context<'_>) -> Option<(Outcome, io::Error)> {
+        if let Some(report) = &self.report {
+            if report.download.cancel.poll_cancelled(cx) {
+                self.end(Outcome::Cancelled);
+                let error = io::Error::new(io::ErrorKind::ConnectionAborted, "download cancelled");
+                return Some((Outcome::Cancelled, error));
+            }
+        }
         if !self.ticket.is_shutting_down() {
             return None;
         }
@@ -84,10 +101,11 @@ impl Tracker {
         cut_off.as_mut().poll(cx).is_ready().then(|| {
             self.ticket.mark_cut();
             self.end(Outcome::Shutdown);
-            io::Error::new(
+            let error = io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 "the server is shutting down",
-            )
+            );
+            (Outcome::Shutdown, error)
         })
     }
 
@@ -103,16 +121,34 @@ impl Tracker {
         }
     }
 
+    /// The body holds a chunk that its throttle does not let go yet.
+    pub(crate) fn throttle_waits(&mut self) {
+        if let Some(report) = &mut self.report {
+            report.waiting_since.get_or_insert_with(Instant::now);
+        }
+    }
+
+    /// The throttle let the held chunk go (if one was held).
+    pub(crate) fn throttle_passed(&mut self) {
+        if let Some(report) = &mut self.report {
+            if let Some(since) = report.waiting_since.take() {
+                report.throttled += since.elapsed();
+            }
+        }
+    }
+
     /// Records the end of the download, once.
     pub(crate) fn end(&mut self, outcome: Outcome) {
         if std::mem::replace(&mut self.ended, true) {
             return;
         }
+        self.throttle_passed();
         if let Some(report) = &self.report {
             let end = End {
                 outcome,
                 sent: self.sent,
                 elapsed: report.started.elapsed(),
+                throttled: report.throttled,
             };
             report.observer.end(&report.download, &end);
         }

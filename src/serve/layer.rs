@@ -459,6 +459,25 @@ impl RangeServeLayer {
         self
     }
 
+    /// Records download metrics through the `metrics` facade (the `metrics`
+    /// feature), beside the [`observer`](Self::observer): see
+    /// [`Metrics`](crate::lifecycle::Metrics) for what is recorded and the
+    /// names. A later call replaces the metrics of an earlier one.
+    ///
+    /// ```
+    /// use tower_range_serve::RangeServeLayer;
+    /// use tower_range_serve::lifecycle::Metrics;
+    ///
+    /// let layer = RangeServeLayer::new().metrics(Metrics::new().label("route", "downloads"));
+    /// # let _ = layer;
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics(mut self, metrics: crate::lifecycle::Metrics) -> Self {
+        self.config.lifecycle.set_metrics(metrics.observer());
+        self
+    }
+
     /// How often, at most, an observer hears of a download's progress.
     /// Defaults to one second.
     ///

@@ -171,8 +171,8 @@ impl Body for RangeBody {
         if this.reader.is_none() {
             return Poll::Ready(None);
         }
-        if let Some(error) = this.tracker.as_mut().and_then(|t| t.poll_cut(cx)) {
-            this.finish(Outcome::Shutdown);
+        if let Some((outcome, error)) = this.tracker.as_mut().and_then(|t| t.poll_cut(cx)) {
+            this.finish(outcome);
             return Poll::Ready(Some(Err(error)));
         }
         let reader = this.reader.as_mut().expect("checked above");
@@ -200,7 +200,13 @@ impl Body for RangeBody {
         if let Some(throttle) = &mut this.throttle {
             if throttle.poll_send(cx, chunk.len()).is_pending() {
                 this.held = Some(chunk);
+                if let Some(tracker) = &mut this.tracker {
+                    tracker.throttle_waits();
+                }
                 return Poll::Pending;
+            }
+            if let Some(tracker) = &mut this.tracker {
+                tracker.throttle_passed();
             }
         }
         // The next chunk is read, and asked of the shared limits, while this one
