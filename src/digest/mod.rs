@@ -321,5 +321,5 @@ pub(crate) struct Origin {
     pub(crate) file: Option<Arc<FileSource>>,
     /// The opened file's own path: `PATH.sha256` and `PATH.sha512` are read
     /// when a request asks for a digest (two small reads, or two failed opens).
-    pub(crate) checksums: Option<std::path::PathBuf>,
+    pub(crate) checksums: Option<Arc<std::path::Path>>,
 }

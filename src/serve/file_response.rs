@@ -101,14 +101,14 @@ impl FileResponse {
     /// of the opened file beside `path`, its own path (`PATH.sha256`,
     /// `PATH.sha512`), when a request asks for a digest.
     #[cfg(feature = "digest")]
-    pub(crate) fn checksums_beside(mut self, path: &Path) -> Self {
-        self.digest.checksums = Some(path.to_owned());
+    pub(crate) fn checksums_beside(mut self, path: impl Into<Arc<Path>>) -> Self {
+        self.digest.checksums = Some(path.into());
         self
     }
 
     /// Without the `digest` feature, nothing.
     #[cfg(not(feature = "digest"))]
-    pub(crate) fn checksums_beside(self, _path: &Path) -> Self {
+    pub(crate) fn checksums_beside(self, _path: impl Into<Arc<Path>>) -> Self {
         self
     }
 
@@ -126,20 +126,23 @@ impl FileResponse {
     /// assert_eq!(response.headers()["content-type"], "application/json");
     /// ```
     pub fn from_file(source: FileSource, path: &Path) -> Self {
-        let mut headers = HeaderMap::new();
-        let mime = mime_guess::from_path(path).first_or_octet_stream();
-        if let Ok(value) = HeaderValue::from_str(mime.as_ref()) {
-            headers.insert(header::CONTENT_TYPE, value);
+        let headers = FileHeaders::new(&source, path);
+        Self::from_shared_file(Arc::new(source), &headers)
+    }
+
+    /// Serves a file that other responses may be reading too (from an
+    /// open-file cache), with headers made once for it.
+    pub(crate) fn from_shared_file(source: Arc<FileSource>, file: &FileHeaders) -> Self {
+        let mut headers = HeaderMap::with_capacity(8);
+        for (name, value) in [
+            (header::CONTENT_TYPE, &file.content_type),
+            (header::ETAG, &file.etag),
+            (header::LAST_MODIFIED, &file.last_modified),
+        ] {
+            if let Some(value) = value {
+                headers.insert(name, value.clone());
+            }
         }
-        if let Some(modified) = source.modified() {
-            headers.insert(header::ETAG, etag(source.len(), modified));
-            headers.insert(
-                header::LAST_MODIFIED,
-                HeaderValue::try_from(httpdate::fmt_http_date(modified))
-                    .expect("an HTTP-date is a valid header value"),
-            );
-        }
-        let source = Arc::new(source);
         Self {
             #[cfg(feature = "digest")]
             digest: crate::digest::Origin {
@@ -456,6 +459,36 @@ impl From<FileResponse> for Response<RangeBody> {
 impl axum::response::IntoResponse for FileResponse {
     fn into_response(self) -> axum::response::Response {
         FileResponse::into_response(self).map(axum::body::Body::new)
+    }
+}
+
+/// The headers of a file's response that depend only on the version opened
+/// and its path: made once per opened file (an open-file cache keeps them).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FileHeaders {
+    pub(crate) content_type: Option<HeaderValue>,
+    pub(crate) etag: Option<HeaderValue>,
+    pub(crate) last_modified: Option<HeaderValue>,
+}
+
+impl FileHeaders {
+    /// `Content-Type` from `path`'s extension (`application/octet-stream` when
+    /// unknown), a strong `ETag` from the length and modification time, and
+    /// `Last-Modified`.
+    pub(crate) fn new(source: &FileSource, path: &Path) -> Self {
+        // The guesses are static strings: values that cost nothing to clone.
+        let mime = mime_guess::from_path(path)
+            .first_raw()
+            .unwrap_or("application/octet-stream");
+        let modified = source.modified();
+        Self {
+            content_type: Some(HeaderValue::from_static(mime)),
+            etag: modified.map(|modified| etag(source.len(), modified)),
+            last_modified: modified.map(|modified| {
+                HeaderValue::try_from(httpdate::fmt_http_date(modified))
+                    .expect("an HTTP-date is a valid header value")
+            }),
+        }
     }
 }
 
