@@ -35,6 +35,9 @@ pub(super) struct Root {
     pub(super) cache: Option<Arc<Cache>>,
 }
 
+/// A precompressed variant: its coding and its opened sidecar.
+type Variant = (Encoding, Arc<Opened>);
+
 /// What the lookup needs of the request.
 #[derive(Debug)]
 pub(super) struct Target {
@@ -195,7 +198,7 @@ impl Root {
         relative: &Path,
         target: &Target,
         wait: Wait,
-    ) -> io::Result<(Option<(Encoding, Arc<Opened>)>, bool)> {
+    ) -> io::Result<(Option<Variant>, bool)> {
         if self.precompressed.is_empty() {
             return Ok((None, false));
         }
