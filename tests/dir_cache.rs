@@ -288,3 +288,36 @@ async fn the_bounds_hold_under_100000_distinct_paths() {
     );
     assert!(most_descriptors > 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn checksum_files_are_used_once_published_and_kept_with_the_opened_file() {
+    const HELLO_SHA256: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("hello.txt"), "hello").unwrap();
+    let dir = ServeDir::new(root.path());
+    let want = [("want-repr-digest", "sha-256=10")];
+    let first = get(&dir, "/hello.txt", &want).await;
+    assert!(!first.headers.contains_key("repr-digest"));
+
+    // Published after the first look: used at once.
+    let checksum = root.path().join("hello.txt.sha256");
+    std::fs::write(&checksum, format!("{HELLO_SHA256}  hello.txt\n")).unwrap();
+    let digest = "sha-256=:LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=:";
+    let published = get(&dir, "/hello.txt", &want).await;
+    assert_eq!(published.headers["repr-digest"], digest);
+    // Kept with the opened file (the digest of its unchanged bytes) for the
+    // validity, then looked for again.
+    std::fs::remove_file(&checksum).unwrap();
+    let kept = get(&dir, "/hello.txt", &want).await;
+    assert_eq!(kept.headers["repr-digest"], digest);
+    tokio::time::advance(VALIDITY).await;
+    let gone = get(&dir, "/hello.txt", &want).await;
+    assert!(!gone.headers.contains_key("repr-digest"));
+    // A request that does not ask gets none.
+    assert!(
+        !get(&dir, "/hello.txt", &[])
+            .await
+            .headers
+            .contains_key("repr-digest")
+    );
+}

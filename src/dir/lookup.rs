@@ -170,7 +170,7 @@ impl Root {
         let mut response = match chosen {
             Some((encoding, sidecar)) => variant_response(encoding, &sidecar, headers)?,
             None => FileResponse::from_shared_file(source.clone(), headers)
-                .checksums_beside(opened.path.clone())
+                .shared_checksums(opened.checksums())
                 .into_response(),
         };
         if varies {
@@ -341,7 +341,7 @@ fn variant_response(
         last_modified: own.last_modified.clone(),
     };
     Ok(FileResponse::from_shared_file(source.clone(), &headers)
-        .checksums_beside(sidecar.path.clone())
+        .shared_checksums(sidecar.checksums())
         .content_encoding(HeaderValue::from_static(encoding.name()))
         .into_response())
 }

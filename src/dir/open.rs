@@ -20,7 +20,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use crate::serve::FileHeaders;
+use crate::serve::{FileHeaders, SharedChecksums};
 use crate::source::FileSource;
 
 /// An opened file or directory, with its metadata and its path (for its
@@ -33,6 +33,8 @@ pub(super) struct Opened {
     pub(super) path: Arc<Path>,
     /// The response headers of a file, made once.
     headers: OnceLock<FileHeaders>,
+    /// Its checksum files, read once (when a request first asks for a digest).
+    checksums: SharedChecksums,
 }
 
 /// What was opened.
@@ -53,10 +55,12 @@ impl Opened {
         } else {
             return Err(io::ErrorKind::NotFound.into());
         };
+        let path: Arc<Path> = path.into();
         Ok(Self {
             handle,
             metadata,
-            path: path.into(),
+            checksums: SharedChecksums::new(path.clone()),
+            path,
             headers: OnceLock::new(),
         })
     }
@@ -77,6 +81,11 @@ impl Opened {
             self.headers
                 .get_or_init(|| FileHeaders::new(source, &self.path)),
         )
+    }
+
+    /// The checksum files beside it, shared by its responses.
+    pub(super) fn checksums(&self) -> &SharedChecksums {
+        &self.checksums
     }
 
     /// Whether what was opened is still what its metadata says: a file's

@@ -100,15 +100,21 @@ impl FileResponse {
     /// With the `digest` feature, the layer looks for published checksum files
     /// of the opened file beside `path`, its own path (`PATH.sha256`,
     /// `PATH.sha512`), when a request asks for a digest.
+    pub(crate) fn checksums_beside(self, path: &Path) -> Self {
+        self.shared_checksums(&SharedChecksums::new(path.into()))
+    }
+
+    /// Like [`checksums_beside`](Self::checksums_beside), with checksum files
+    /// that other responses of the same opened file share (read once).
     #[cfg(feature = "digest")]
-    pub(crate) fn checksums_beside(mut self, path: impl Into<Arc<Path>>) -> Self {
-        self.digest.checksums = Some(path.into());
+    pub(crate) fn shared_checksums(mut self, checksums: &SharedChecksums) -> Self {
+        self.digest.checksums = Some(checksums.0.clone());
         self
     }
 
     /// Without the `digest` feature, nothing.
     #[cfg(not(feature = "digest"))]
-    pub(crate) fn checksums_beside(self, _path: impl Into<Arc<Path>>) -> Self {
+    pub(crate) fn shared_checksums(self, _checksums: &SharedChecksums) -> Self {
         self
     }
 
@@ -459,6 +465,25 @@ impl From<FileResponse> for Response<RangeBody> {
 impl axum::response::IntoResponse for FileResponse {
     fn into_response(self) -> axum::response::Response {
         FileResponse::into_response(self).map(axum::body::Body::new)
+    }
+}
+
+/// The checksum files beside an opened file (with the `digest` feature; nothing
+/// without it), read at most once for all its responses.
+#[derive(Debug)]
+pub(crate) struct SharedChecksums(#[cfg(feature = "digest")] Arc<crate::digest::Checksums>);
+
+impl SharedChecksums {
+    /// Those beside `path`, the opened file's own path.
+    #[cfg(feature = "digest")]
+    pub(crate) fn new(path: Arc<Path>) -> Self {
+        Self(Arc::new(crate::digest::Checksums::new(path)))
+    }
+
+    /// Without the `digest` feature, none.
+    #[cfg(not(feature = "digest"))]
+    pub(crate) fn new(_path: Arc<Path>) -> Self {
+        Self()
     }
 }
 

@@ -9,7 +9,7 @@ mod service;
 
 pub use self::body::ResponseBody;
 pub use self::file_response::FileResponse;
-pub(crate) use self::file_response::{FileHeaders, Representation};
+pub(crate) use self::file_response::{FileHeaders, Representation, SharedChecksums};
 pub use self::future::ResponseFuture;
 pub use self::layer::{DEFAULT_MAX_RANGES, RangeServeLayer};
 pub use self::service::RangeServe;
