@@ -210,7 +210,9 @@ struct Args {
     /// (like nginx's open_file_cache): at most ENTRIES (and open descriptors),
     /// each used for SECONDS before its path is resolved again; `off` (or 0)
     /// resolves and opens every request's file. Files changed in place are
-    /// seen at once; replaced, deleted or new files within SECONDS.
+    /// seen at once; replaced, deleted or new files within SECONDS. With --s3,
+    /// objects' heads (no HEAD request per download; an overwritten object
+    /// fails one download, then is opened again).
     #[arg(long, value_name = "ENTRIES[/SECONDS]|off", default_value = "4096/2", value_parser = open_file_cache)]
     open_file_cache: OpenFileCache,
 }
@@ -333,7 +335,9 @@ async fn main() -> ExitCode {
             |response| response.map(BodyEither::Left),
         )),
         Source::Bucket(bucket) => Either::Right(ServiceExt::<Incoming>::map_response(
-            ServeObjects::new(bucket.store.clone()).prefix(bucket.prefix.clone()),
+            ServeObjects::new(bucket.store.clone())
+                .prefix(bucket.prefix.clone())
+                .open_cache(args.open_file_cache),
             |response| response.map(BodyEither::Right),
         )),
     });
@@ -571,7 +575,7 @@ fn print_banner(source: &Source, addr: SocketAddr, args: &Args) {
             codings.join(", ")
         }
     );
-    if matches!(source, Source::Dir(_)) {
+    {
         let cache = args.open_file_cache;
         match cache.get_entries() {
             0 => println!("open-file cache: off"),

@@ -32,7 +32,7 @@ pub(super) struct Root {
     pub(super) show_hidden: bool,
     pub(super) cache_settings: OpenFileCache,
     /// Made anew whenever a setting changes (clones of one service share it).
-    pub(super) cache: Option<Arc<Cache>>,
+    pub(super) cache: Option<Arc<Cache<Opened>>>,
 }
 
 /// A precompressed variant: its coding and its opened sidecar.

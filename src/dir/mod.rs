@@ -9,7 +9,7 @@
 //! [`RangeServeLayer`](crate::RangeServeLayer) precompressed variants get
 //! ranges, `If-Range` and 304 on their own bytes.
 
-mod cache;
+pub(crate) mod cache;
 mod encoding;
 mod future;
 mod listing;

@@ -204,10 +204,20 @@ impl FileResponse {
     #[cfg(feature = "object-store")]
     #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
     pub fn from_object(source: crate::source::ObjectSource) -> Self {
-        let headers = crate::objects::headers(&source);
+        Self::from_shared_object(Arc::new(source))
+    }
+
+    /// Serves an opened object that other responses may be reading too (from
+    /// a cache of opened objects).
+    #[cfg(feature = "object-store")]
+    pub(crate) fn from_shared_object(source: Arc<crate::source::ObjectSource>) -> Self {
         Self {
-            headers,
-            ..Self::from_source(source)
+            headers: crate::objects::headers(&source),
+            source,
+            rate: None,
+            encoding: None,
+            #[cfg(feature = "digest")]
+            digest: crate::digest::Origin::default(),
         }
     }
 

@@ -43,10 +43,24 @@ mod settings;
 /// Shards of the map: requests on different threads rarely wait for each other.
 const SHARDS: usize = 16;
 
+/// What the cache keeps: something opened, which can tell whether it is still
+/// what it was when opened.
+pub(crate) trait Entry: Send + Sync + 'static {
+    /// Whether it may still be used (a file unchanged in place, an object not
+    /// seen overwritten).
+    fn is_current(&self) -> bool;
+}
+
+impl Entry for Opened {
+    fn is_current(&self) -> bool {
+        Opened::is_current(self)
+    }
+}
+
 /// The cache itself, shared by the clones of one service.
 #[derive(Debug)]
-pub(super) struct Cache {
-    shards: Box<[Mutex<Shard>]>,
+pub(crate) struct Cache<V> {
+    shards: Box<[Mutex<Shard<V>>]>,
     hasher: RandomState,
     per_shard: usize,
     validity: Duration,
@@ -54,32 +68,40 @@ pub(super) struct Cache {
     sweeping: AtomicBool,
 }
 
-#[derive(Debug, Default)]
-struct Shard {
-    map: HashMap<PathBuf, Slot>,
+#[derive(Debug)]
+struct Shard<V> {
+    map: HashMap<PathBuf, Slot<V>>,
+}
+
+impl<V> Default for Shard<V> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+        }
+    }
 }
 
 #[derive(Debug)]
-struct Slot {
+struct Slot<V> {
     /// `None`: nothing there (a negative entry).
-    found: Option<Arc<Opened>>,
+    found: Option<Arc<V>>,
     expires: Instant,
 }
 
 /// What the cache knows of a path.
 #[derive(Debug)]
-pub(super) enum Cached {
+pub(crate) enum Cached<V> {
     /// It led to this, and still does as far as the cache can tell.
-    Found(Arc<Opened>),
+    Found(Arc<V>),
     /// It led to nothing.
     Missing,
     /// Not known: resolve it.
     Unknown,
 }
 
-impl Cache {
+impl<V: Entry> Cache<V> {
     /// The cache `settings` ask for, or `None` for none.
-    pub(super) fn new(settings: OpenFileCache) -> Option<Self> {
+    pub(crate) fn new(settings: OpenFileCache) -> Option<Self> {
         let entries = settings.get_entries().min(descriptor_budget());
         if entries == 0 || settings.get_validity().is_zero() {
             return None;
@@ -94,7 +116,7 @@ impl Cache {
         })
     }
 
-    fn shard(&self, relative: &Path) -> &Mutex<Shard> {
+    fn shard(&self, relative: &Path) -> &Mutex<Shard<V>> {
         // The high bits: the map inside uses the low ones.
         let index = (self.hasher.hash_one(relative) >> 32) as usize % self.shards.len();
         &self.shards[index]
@@ -102,7 +124,7 @@ impl Cache {
 
     /// What `relative` led to, if it is known and still valid. A file changed
     /// in place since it was opened is forgotten.
-    pub(super) fn get(&self, relative: &Path) -> Cached {
+    pub(crate) fn get(&self, relative: &Path) -> Cached<V> {
         let shard = self.shard(relative);
         let now = Instant::now();
         let found = {
@@ -137,7 +159,7 @@ impl Cache {
     }
 
     /// Remembers that `relative` led to `found` (`None`: to nothing).
-    pub(super) fn insert(self: &Arc<Self>, relative: &Path, found: Option<Arc<Opened>>) {
+    pub(crate) fn insert(self: &Arc<Self>, relative: &Path, found: Option<Arc<V>>) {
         let now = Instant::now();
         let slot = Slot {
             found,
@@ -169,7 +191,7 @@ impl Cache {
     }
 
     /// How many entries the cache holds.
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
             .map(|shard| {
@@ -209,8 +231,8 @@ impl Cache {
     }
 }
 
-impl Shard {
-    fn take_expired(&mut self, now: Instant) -> Vec<Slot> {
+impl<V> Shard<V> {
+    fn take_expired(&mut self, now: Instant) -> Vec<Slot<V>> {
         let mut expired = Vec::new();
         self.map.retain(|_, slot| {
             let keep = slot.expires > now;
@@ -230,7 +252,7 @@ impl Shard {
 /// The guard is an argument, part of the future from the start: a task
 /// dropped with its runtime, even before it ran, lets the next insertion start
 /// another.
-async fn sweep_while_not_empty(mut guard: Stopped, validity: Duration) {
+async fn sweep_while_not_empty<V: Entry>(mut guard: Stopped<V>, validity: Duration) {
     loop {
         tokio::time::sleep(validity).await;
         let Some(cache) = guard.0.as_ref().and_then(Weak::upgrade) else {
@@ -250,9 +272,9 @@ async fn sweep_while_not_empty(mut guard: Stopped, validity: Duration) {
 
 /// Marks the cache as swept by no task when the sweeping task ends otherwise
 /// than by finding the cache empty.
-struct Stopped(Option<Weak<Cache>>);
+struct Stopped<V: Entry>(Option<Weak<Cache<V>>>);
 
-impl Drop for Stopped {
+impl<V: Entry> Drop for Stopped<V> {
     fn drop(&mut self) {
         if let Some(cache) = self.0.as_ref().and_then(Weak::upgrade) {
             cache.sweeping.store(false, Ordering::Release);
@@ -279,14 +301,14 @@ mod tests {
 
     #[test]
     fn zero_entries_or_validity_is_no_cache() {
-        assert!(Cache::new(OpenFileCache::off()).is_none());
-        assert!(Cache::new(OpenFileCache::new().validity(Duration::ZERO)).is_none());
-        assert!(Cache::new(OpenFileCache::new()).is_some());
+        assert!(Cache::<Opened>::new(OpenFileCache::off()).is_none());
+        assert!(Cache::<Opened>::new(OpenFileCache::new().validity(Duration::ZERO)).is_none());
+        assert!(Cache::<Opened>::new(OpenFileCache::new()).is_some());
     }
 
     #[test]
     fn the_bound_holds_across_shards() {
-        let cache = Arc::new(Cache::new(OpenFileCache::new().entries(100)).unwrap());
+        let cache = Arc::new(Cache::<Opened>::new(OpenFileCache::new().entries(100)).unwrap());
         for i in 0..10_000 {
             cache.insert(Path::new(&format!("missing-{i}")), None);
         }
@@ -301,7 +323,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn entries_expire_and_are_swept() {
-        let cache = Arc::new(Cache::new(OpenFileCache::new().entries(10)).unwrap());
+        let cache = Arc::new(Cache::<Opened>::new(OpenFileCache::new().entries(10)).unwrap());
         cache.insert(Path::new("a"), None);
         tokio::time::advance(Duration::from_millis(1999)).await;
         assert!(matches!(cache.get(Path::new("a")), Cached::Missing));
@@ -316,7 +338,7 @@ mod tests {
 
     #[test]
     fn a_sweeper_dropped_with_its_runtime_lets_another_start() {
-        let cache = Arc::new(Cache::new(OpenFileCache::new().entries(10)).unwrap());
+        let cache = Arc::new(Cache::<Opened>::new(OpenFileCache::new().entries(10)).unwrap());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
