@@ -26,6 +26,9 @@
 //! (`--precompressed br,zstd,gzip`, the default; `--precompressed none` turns
 //! them off); the demo folder's `notes.txt` has `.gz` and `.br` sidecars.
 //!
+//! Files: `--open-file-cache ENTRIES[/SECONDS]` (`4096/2` by default, `off`)
+//! keeps what requests resolved, like nginx's `open_file_cache`.
+//!
 //! Digests: `--digest sha-256` (the default), `--digest sha-512` or
 //! `--digest none`. Files get `Repr-Digest` (RFC 9530) and `Digest` (RFC 3230,
 //! which aria2 verifies) when a request asks, from a `NAME.sha256` /
@@ -80,7 +83,7 @@ use tokio::net::TcpListener;
 use tower::util::Either;
 use tower::{Layer, ServiceExt};
 use tower_range_serve::digest::{DigestAlgorithm, Digests, UnknownAlgorithm};
-use tower_range_serve::dir::Encoding;
+use tower_range_serve::dir::{Encoding, OpenFileCache};
 use tower_range_serve::lifecycle::Connections;
 use tower_range_serve::objects::ServeObjects;
 use tower_range_serve::signed::{KeySet, SignedLinksLayer};
@@ -251,6 +254,35 @@ struct Args {
     /// http://HOST:PORT/#token=TOKEN.
     #[arg(long, value_name = "TOKEN", requires = "admin")]
     admin_token: Option<String>,
+
+    /// Files, directories and missing paths kept after a request resolved them
+    /// (like nginx's open_file_cache): at most ENTRIES (and open descriptors),
+    /// each used for SECONDS before its path is resolved again; `off` (or 0)
+    /// resolves and opens every request's file. Files changed in place are
+    /// seen at once; replaced, deleted or new files within SECONDS. With --s3,
+    /// objects' heads (no HEAD request per download; an overwritten object
+    /// fails one download, then is opened again).
+    #[arg(long, value_name = "ENTRIES[/SECONDS]|off", default_value = "4096/2", value_parser = open_file_cache)]
+    open_file_cache: OpenFileCache,
+}
+
+/// `ENTRIES`, `ENTRIES/SECONDS` or `off`.
+fn open_file_cache(value: &str) -> Result<OpenFileCache, String> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(OpenFileCache::off());
+    }
+    let (entries, seconds) = value.split_once('/').unwrap_or((value, ""));
+    let entries: usize = entries
+        .parse()
+        .map_err(|e| format!("{entries:?}: {e} (expected ENTRIES[/SECONDS] or off)"))?;
+    let mut cache = OpenFileCache::new().entries(entries);
+    if !seconds.is_empty() {
+        let seconds: f64 = seconds.parse().map_err(|e| format!("{seconds:?}: {e}"))?;
+        let validity = Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())?;
+        cache = cache.validity(validity);
+    }
+    Ok(cache)
 }
 
 /// Subcommands; without one, the server runs.
@@ -387,11 +419,14 @@ async fn main() -> ExitCode {
             ServeDir::new(root)
                 // Listings would link unsigned paths: off with signed links.
                 .listing(!args.no_listing && keys.is_none())
-                .precompressed(args.precompressed.0.iter().copied()),
+                .precompressed(args.precompressed.0.iter().copied())
+                .open_file_cache(args.open_file_cache),
             |response| response.map(BodyEither::Left),
         )),
         Source::Bucket(bucket) => Either::Right(ServiceExt::<Incoming>::map_response(
-            ServeObjects::new(bucket.store.clone()).prefix(bucket.prefix.clone()),
+            ServeObjects::new(bucket.store.clone())
+                .prefix(bucket.prefix.clone())
+                .open_cache(args.open_file_cache),
             |response| response.map(BodyEither::Right),
         )),
     });
@@ -646,6 +681,16 @@ fn print_banner(source: &Source, addr: SocketAddr, args: &Args, keys: Option<&Ke
             codings.join(", ")
         }
     );
+    {
+        let cache = args.open_file_cache;
+        match cache.get_entries() {
+            0 => println!("open-file cache: off"),
+            entries => println!(
+                "open-file cache: {entries} entries, valid {} s",
+                cache.get_validity().as_secs_f64()
+            ),
+        }
+    }
     println!(
         "bandwidth: each download {}{}, each client {}, total {}{}{}",
         args.rate,

@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -13,6 +14,38 @@ use crate::source::FileSource;
 /// Checksum files larger than this are not read (one line is under 200 bytes;
 /// a `SHA256SUMS`-style file of many names is still welcome).
 const MAX_LEN: u64 = 64 * 1024;
+
+/// The checksum files beside one opened file (`PATH.sha256`, `PATH.sha512`),
+/// read when a request asks for a digest, and kept once one gave a digest: the
+/// responses of one open-file cache entry share them (a new version of the
+/// file is a new entry, so they follow the version). None found is not kept: a
+/// checksum file is used as soon as it is published.
+#[derive(Debug)]
+pub(crate) struct Checksums {
+    path: Arc<Path>,
+    known: OnceLock<Known>,
+}
+
+impl Checksums {
+    pub(crate) fn new(path: Arc<Path>) -> Self {
+        Self {
+            path,
+            known: OnceLock::new(),
+        }
+    }
+
+    /// The digests the checksum files give `source`.
+    pub(crate) fn read(&self, source: &FileSource) -> Known {
+        if let Some(known) = self.known.get() {
+            return known.clone();
+        }
+        let known = read_checksum_files(&self.path, source);
+        if !known.is_empty() {
+            let _ = self.known.set(known.clone());
+        }
+        known
+    }
+}
 
 /// Reads the checksum files of the file opened at `path` as `source` (blocking;
 /// a failed open each when there are none). One that is missing, too large,

@@ -32,7 +32,10 @@
 //!    [`FileResponse::open`](crate::FileResponse::open) with the file, so it is
 //!    used on the very first request. A checksum file that does not parse, names
 //!    another file, or is older than the file (the file changed after it was
-//!    published) is ignored.
+//!    published) is ignored. Read only for requests that ask for a digest;
+//!    under [`ServeDir`](crate::ServeDir)'s open-file cache, digests found in
+//!    checksum files are kept with the opened file for the cache's validity
+//!    (none found is not kept: a new checksum file is used at once).
 //! 3. A cache of digests computed in the background ([`Digests::algorithm`]).
 //!
 //! The digest follows the file that was opened: a precompressed `NAME.br`
@@ -88,6 +91,7 @@ use std::sync::Arc;
 
 pub use crate::protocol::digest::{DigestAlgorithm, UnknownAlgorithm};
 
+pub(crate) use self::checksum::Checksums;
 pub(crate) use self::respond::{Wanted, respond};
 
 use self::cache::Cache;
@@ -302,6 +306,11 @@ impl Known {
         self.digests[algorithm.index()] = Some(digest);
     }
 
+    /// Whether no digest is known.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.digests.iter().all(Option::is_none)
+    }
+
     /// Adds the digests of `other` that this one lacks.
     pub(crate) fn fill_from(&mut self, other: Known) {
         for (mine, theirs) in self.digests.iter_mut().zip(other.digests) {
@@ -318,7 +327,8 @@ impl Known {
 pub(crate) struct Origin {
     pub(crate) known: Known,
     pub(crate) file: Option<Arc<FileSource>>,
-    /// The opened file's own path: `PATH.sha256` and `PATH.sha512` are read
-    /// when a request asks for a digest (two small reads, or two failed opens).
-    pub(crate) checksums: Option<std::path::PathBuf>,
+    /// The checksum files beside the opened file's own path: `PATH.sha256`
+    /// and `PATH.sha512` are read when a request first asks for a digest (two
+    /// small reads, or two failed opens), once per opened file.
+    pub(crate) checksums: Option<Arc<Checksums>>,
 }

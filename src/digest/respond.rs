@@ -3,7 +3,6 @@
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, response::Parts};
 
-use super::checksum::read_checksum_files;
 use super::{DigestAlgorithm, Known, Mode, Origin, Settings};
 use crate::protocol::digest::{Wants, legacy_value, structured_value};
 
@@ -71,12 +70,12 @@ pub(crate) fn respond(
     };
     // Published checksum files win, and are used on the first request. Read
     // here, only for requests that ask: small files, on this thread.
-    if let (Some(path), Some(file)) = (&origin.checksums, &origin.file) {
+    if let (Some(checksums), Some(file)) = (&origin.checksums, &origin.file) {
         if DigestAlgorithm::ALL
             .iter()
             .any(|&a| wanted_unknown(&known, a))
         {
-            known.fill_from(read_checksum_files(path, file));
+            known.fill_from(checksums.read(file));
         }
     }
     if let (Some(cache), Some(file)) = (&settings.cache, &origin.file) {

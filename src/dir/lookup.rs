@@ -9,16 +9,17 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Response, StatusCode};
+use http::{Response, StatusCode, Uri};
 
 use super::Encoding;
+use super::cache::{Cache, Cached, OpenFileCache};
 use super::listing::{self, Entry};
 use super::open::{Opened, Wait, open_beneath};
 use super::path::is_plain_name;
 use crate::RangeBody;
 use crate::protocol::accept::AcceptEncoding;
-use crate::serve::FileResponse;
-use crate::source::{DEFAULT_CHUNK_SIZE, FileSource};
+use crate::serve::{FileHeaders, FileResponse};
+use crate::source::DEFAULT_CHUNK_SIZE;
 
 /// The settings of a [`ServeDir`](crate::ServeDir).
 #[derive(Debug, Clone)]
@@ -30,21 +31,43 @@ pub(super) struct Root {
     pub(super) index: Option<String>,
     pub(super) listing: bool,
     pub(super) show_hidden: bool,
+    pub(super) cache_settings: OpenFileCache,
+    /// Made anew whenever a setting changes (clones of one service share it).
+    pub(super) cache: Option<Arc<Cache<Opened>>>,
 }
+
+/// A precompressed variant: its coding and its opened sidecar.
+type Variant = (Encoding, Arc<Opened>);
 
 /// What the lookup needs of the request.
 #[derive(Debug)]
 pub(super) struct Target {
     pub(super) relative: PathBuf,
-    /// The decoded request path, for a listing's title.
-    pub(super) display: String,
+    /// The request's URI, for a redirect's `Location` and a listing's title.
+    pub(super) uri: Uri,
     /// Whether the path ends with `/` (names a directory).
     pub(super) directory_form: bool,
-    /// Where a directory named without its slash redirects to: its last segment
-    /// and a slash, relative (so it works under any prefix), query kept.
-    pub(super) location: String,
     pub(super) accept_encoding: AcceptEncoding,
     pub(super) json: bool,
+}
+
+impl Target {
+    /// The decoded request path, for a listing's title.
+    fn display(&self) -> String {
+        percent_encoding::percent_decode_str(self.uri.path())
+            .decode_utf8_lossy()
+            .into_owned()
+    }
+
+    /// Where a directory named without its slash redirects to: its last segment
+    /// and a slash, relative (so it works under any prefix), query kept.
+    fn location(&self) -> String {
+        let segment = self.uri.path().rsplit('/').next().unwrap_or_default();
+        match self.uri.query() {
+            Some(query) => format!("{segment}/?{query}"),
+            None => format!("{segment}/"),
+        }
+    }
 }
 
 impl Root {
@@ -87,7 +110,7 @@ impl Root {
         // A directory without its slash redirects only when the slash form
         // shows something: otherwise it is as missing as before.
         if !target.directory_form {
-            return Ok((index.is_some() || self.listing).then(|| redirect(&target.location)));
+            return Ok((index.is_some() || self.listing).then(|| redirect(&target.location())));
         }
         if let Some((relative, index)) = index {
             return self.file(&relative, index, target, wait).map(Some);
@@ -106,8 +129,30 @@ impl Root {
     /// indexes and listed entries all go through it. Unless links may lead
     /// anywhere, nothing outside the root is reached (see [`open_beneath`]);
     /// this assumes that clients cannot create links inside the root.
-    fn open(&self, relative: &Path, wait: Wait) -> io::Result<Opened> {
-        open_beneath(&self.path, relative, self.follow_symlinks, wait)
+    ///
+    /// Through the open-file cache when there is one: a path resolved less
+    /// than its validity ago is not resolved again (see [`Cache`]).
+    fn open(&self, relative: &Path, wait: Wait) -> io::Result<Arc<Opened>> {
+        let Some(cache) = &self.cache else {
+            return open_beneath(&self.path, relative, self.follow_symlinks, wait).map(Arc::new);
+        };
+        match cache.get(relative) {
+            Cached::Found(opened) => return Ok(opened),
+            Cached::Missing => return Err(io::ErrorKind::NotFound.into()),
+            Cached::Unknown => {}
+        }
+        match open_beneath(&self.path, relative, self.follow_symlinks, wait) {
+            Ok(opened) => {
+                let opened = Arc::new(opened);
+                cache.insert(relative, Some(opened.clone()));
+                Ok(opened)
+            }
+            Err(e) if is_not_found(&e) => {
+                cache.insert(relative, None);
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The file `opened` (found as `relative`), or the precompressed variant the
@@ -115,28 +160,21 @@ impl Root {
     fn file(
         &self,
         relative: &Path,
-        opened: Opened,
+        opened: Arc<Opened>,
         target: &Target,
         wait: Wait,
     ) -> io::Result<Response<RangeBody>> {
-        let mut sidecars = self.sidecars(relative, wait)?;
-        let has_sidecars = !sidecars.is_empty();
-        let names: Vec<&str> = sidecars.iter().map(|(e, _)| e.name()).collect();
-        let chosen = target.accept_encoding.choose(&names);
-        let mut response = match chosen {
-            Some(i) => {
-                let (encoding, sidecar) = sidecars.swap_remove(i);
-                let source = FileSource::from_file(sidecar.file)?;
-                variant_response(encoding, source, &sidecar.path, &opened.path)
-            }
-            None => {
-                let source = FileSource::from_file(opened.file)?;
-                FileResponse::from_file(source, &opened.path)
-                    .checksums_beside(&opened.path)
-                    .into_response()
-            }
+        let (Some(source), Some(headers)) = (opened.source(), opened.headers()) else {
+            return Err(io::ErrorKind::NotFound.into());
         };
-        if has_sidecars {
+        let (chosen, varies) = self.variant(relative, target, wait)?;
+        let mut response = match chosen {
+            Some((encoding, sidecar)) => variant_response(encoding, &sidecar, headers)?,
+            None => FileResponse::from_shared_file(source.clone(), headers)
+                .shared_checksums(opened.checksums())
+                .into_response(),
+        };
+        if varies {
             // RFC 9110 §12.5.5: the answer depends on Accept-Encoding, for
             // the identity response too.
             response
@@ -146,23 +184,61 @@ impl Root {
         Ok(response)
     }
 
-    /// The sidecars of `relative` that exist (regular files, inside the root
-    /// unless links may lead anywhere), opened, in the server's order.
-    fn sidecars(&self, relative: &Path, wait: Wait) -> io::Result<Vec<(Encoding, Opened)>> {
-        let Some(name) = relative.file_name() else {
-            return Ok(Vec::new());
-        };
-        let mut sidecars = Vec::new();
-        for &encoding in &self.precompressed {
-            let mut sidecar = OsString::from(name);
-            sidecar.push(".");
-            sidecar.push(encoding.extension());
-            let opened = found(self.open(&relative.with_file_name(sidecar), wait))?;
-            if let Some(opened) = opened.filter(|opened| opened.metadata.is_file()) {
-                sidecars.push((encoding, opened));
+    /// The precompressed variant of `relative` to send (opened), and whether
+    /// the response varies with `Accept-Encoding`.
+    ///
+    /// Only what the request could get is looked for: the codings it accepts
+    /// (at least as much as the identity), best first, up to the first that
+    /// exists. A request that accepts none of them looks for nothing, and its
+    /// identity response says it varies (without knowing whether this file
+    /// has variants, as nginx's `gzip_vary` does). One that accepts some and
+    /// finds none looks for the others too, so that a file without any
+    /// variant does not vary.
+    fn variant(
+        &self,
+        relative: &Path,
+        target: &Target,
+        wait: Wait,
+    ) -> io::Result<(Option<Variant>, bool)> {
+        if self.precompressed.is_empty() {
+            return Ok((None, false));
+        }
+        let names = self.precompressed.iter().map(|e| e.name());
+        let candidates = target.accept_encoding.candidates(names);
+        if candidates.is_empty() {
+            return Ok((None, true));
+        }
+        for &i in &candidates {
+            let encoding = self.precompressed[i];
+            if let Some(sidecar) = self.sidecar(relative, encoding, wait)? {
+                return Ok((Some((encoding, sidecar)), true));
             }
         }
-        Ok(sidecars)
+        for (i, &encoding) in self.precompressed.iter().enumerate() {
+            if !candidates.contains(&i) && self.sidecar(relative, encoding, wait)?.is_some() {
+                return Ok((None, true));
+            }
+        }
+        Ok((None, false))
+    }
+
+    /// The sidecar of `relative` in `encoding`, if it exists (a regular file,
+    /// inside the root unless links may lead anywhere), opened.
+    fn sidecar(
+        &self,
+        relative: &Path,
+        encoding: Encoding,
+        wait: Wait,
+    ) -> io::Result<Option<Arc<Opened>>> {
+        let Some(name) = relative.file_name() else {
+            return Ok(None);
+        };
+        let mut sidecar = OsString::with_capacity(name.len() + 4);
+        sidecar.push(name);
+        sidecar.push(".");
+        sidecar.push(encoding.extension());
+        let opened = found(self.open(&relative.with_file_name(sidecar), wait))?;
+        Ok(opened.filter(|opened| opened.source().is_some()))
     }
 
     /// The listing of the directory `opened` (found as `relative`).
@@ -172,6 +248,7 @@ impl Root {
         opened: &Opened,
         target: &Target,
     ) -> io::Result<Response<RangeBody>> {
+        let follow = self.follow_symlinks;
         let mut entries = Vec::new();
         for entry in read_dir(opened)? {
             let entry = entry?;
@@ -187,7 +264,9 @@ impl Root {
             if !is_plain_name(&name) {
                 continue;
             }
-            let Ok(Opened { metadata, .. }) = self.open(&relative.join(&name), Wait::Allowed)
+            // Not through the cache: a listing would fill it with descriptors.
+            let Ok(Opened { metadata, .. }) =
+                open_beneath(&self.path, &relative.join(&name), follow, Wait::Allowed)
             else {
                 continue;
             };
@@ -212,7 +291,7 @@ impl Root {
         } else {
             let parent = relative.components().next().is_some();
             (
-                listing::html(&target.display, parent, &entries),
+                listing::html(&target.display(), parent, &entries),
                 "text/html; charset=utf-8",
             )
         };
@@ -239,34 +318,33 @@ impl Root {
     }
 }
 
-/// The precompressed variant in `source` (opened at `path`), of the file at
-/// `original`: typed after the original, with an `ETag` and checksum files of
-/// its own (`NAME.br.sha256`: a digest is that of the bytes sent).
+/// The precompressed variant `sidecar` of the file whose headers are
+/// `original`: typed after the original, with an `ETag`, a `Last-Modified` and
+/// checksum files of its own (`NAME.br.sha256`: a digest is that of the bytes
+/// sent).
 fn variant_response(
     encoding: Encoding,
-    source: FileSource,
-    path: &Path,
-    original: &Path,
-) -> Response<RangeBody> {
-    let mut response = FileResponse::from_file(source, original)
-        .checksums_beside(path)
-        .content_encoding(HeaderValue::from_static(encoding.name()))
-        .into_response();
+    sidecar: &Opened,
+    original: &FileHeaders,
+) -> io::Result<Response<RangeBody>> {
+    let (Some(source), Some(own)) = (sidecar.source(), sidecar.headers()) else {
+        return Err(io::ErrorKind::NotFound.into());
+    };
     // The sidecar's own length and time, and the coding's name: never the
     // identity file's tag, even for a sidecar with the same length and time.
-    if let Some(etag) = response.headers().get(header::ETAG) {
-        let tagged = etag
-            .to_str()
-            .ok()
-            .and_then(|tag| tag.strip_suffix('"'))
-            .map(|tag| format!("{tag}-{}\"", encoding.name()))
-            .and_then(|tag| HeaderValue::try_from(tag).ok());
-        match tagged {
-            Some(tagged) => response.headers_mut().insert(header::ETAG, tagged),
-            None => response.headers_mut().remove(header::ETAG),
-        };
-    }
-    response
+    let etag = own.etag.as_ref().and_then(|etag| {
+        let tag = etag.to_str().ok()?.strip_suffix('"')?;
+        HeaderValue::try_from(format!("{tag}-{}\"", encoding.name())).ok()
+    });
+    let headers = FileHeaders {
+        content_type: original.content_type.clone(),
+        etag,
+        last_modified: own.last_modified.clone(),
+    };
+    Ok(FileResponse::from_shared_file(source.clone(), &headers)
+        .shared_checksums(sidecar.checksums())
+        .content_encoding(HeaderValue::from_static(encoding.name()))
+        .into_response())
 }
 
 /// A redirect to the directory's slash form (308: permanent, and the method
@@ -285,7 +363,12 @@ fn read_dir(opened: &Opened) -> io::Result<std::fs::ReadDir> {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
-        let fd = opened.file.as_raw_fd();
+
+        use super::open::Handle;
+        let Handle::Dir(dir) = &opened.handle else {
+            return Err(io::ErrorKind::NotADirectory.into());
+        };
+        let fd = dir.as_raw_fd();
         std::fs::read_dir(format!("/proc/self/fd/{fd}"))
             .or_else(|_| std::fs::read_dir(&opened.path))
     }
@@ -295,7 +378,7 @@ fn read_dir(opened: &Opened) -> io::Result<std::fs::ReadDir> {
 
 /// `Ok(None)` for what is missing (or may not be reached), the error otherwise
 /// (a lookup that would wait must not conclude that a sidecar is missing).
-fn found(opened: io::Result<Opened>) -> io::Result<Option<Opened>> {
+fn found(opened: io::Result<Arc<Opened>>) -> io::Result<Option<Arc<Opened>>> {
     match opened {
         Ok(opened) => Ok(Some(opened)),
         Err(e) if is_not_found(&e) => Ok(None),

@@ -9,6 +9,7 @@
 //! [`RangeServeLayer`](crate::RangeServeLayer) precompressed variants get
 //! ranges, `If-Range` and 304 on their own bytes.
 
+pub(crate) mod cache;
 mod encoding;
 mod future;
 mod listing;
@@ -18,6 +19,7 @@ mod open;
 pub(crate) mod path;
 pub(crate) mod service;
 
+pub use self::cache::OpenFileCache;
 pub use self::encoding::{Encoding, ParseEncodingError};
 pub use self::future::ResponseFuture;
 pub use self::not_found::NotFound;

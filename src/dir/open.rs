@@ -18,14 +18,82 @@
 use std::fs::{File, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use crate::serve::{FileHeaders, SharedChecksums};
+use crate::source::FileSource;
 
 /// An opened file or directory, with its metadata and its path (for its
-/// `Content-Type`, and to list a directory).
+/// `Content-Type`, its checksum files, and to list a directory). Shared by the
+/// responses that use it while the open-file cache keeps it.
 #[derive(Debug)]
 pub(super) struct Opened {
-    pub(super) file: File,
+    pub(super) handle: Handle,
     pub(super) metadata: Metadata,
-    pub(super) path: PathBuf,
+    pub(super) path: Arc<Path>,
+    /// The response headers of a file, made once.
+    headers: OnceLock<FileHeaders>,
+    /// Its checksum files, read once (when a request first asks for a digest).
+    checksums: SharedChecksums,
+}
+
+/// What was opened.
+#[derive(Debug)]
+pub(super) enum Handle {
+    /// A regular file, ready to be read by any number of responses.
+    File(Arc<FileSource>),
+    /// A directory.
+    Dir(File),
+}
+
+impl Opened {
+    fn new(file: File, metadata: Metadata, path: PathBuf) -> io::Result<Self> {
+        let handle = if metadata.is_file() {
+            Handle::File(Arc::new(FileSource::with_metadata(file, &metadata)?))
+        } else if metadata.is_dir() {
+            Handle::Dir(file)
+        } else {
+            return Err(io::ErrorKind::NotFound.into());
+        };
+        let path: Arc<Path> = path.into();
+        Ok(Self {
+            handle,
+            metadata,
+            checksums: SharedChecksums::new(path.clone()),
+            path,
+            headers: OnceLock::new(),
+        })
+    }
+
+    /// The file, if this is a regular file.
+    pub(super) fn source(&self) -> Option<&Arc<FileSource>> {
+        match &self.handle {
+            Handle::File(source) => Some(source),
+            Handle::Dir(_) => None,
+        }
+    }
+
+    /// The `Content-Type`, `ETag` and `Last-Modified` of a file, typed after
+    /// its own path; `None` for a directory.
+    pub(super) fn headers(&self) -> Option<&FileHeaders> {
+        let source = self.source()?;
+        Some(
+            self.headers
+                .get_or_init(|| FileHeaders::new(source, &self.path)),
+        )
+    }
+
+    /// The checksum files beside it, shared by its responses.
+    pub(super) fn checksums(&self) -> &SharedChecksums {
+        &self.checksums
+    }
+
+    /// Whether what was opened is still what its metadata says: a file's
+    /// length and modification time are unchanged (one `fstat`; a file
+    /// rewritten in place is not). Directories always are.
+    pub(super) fn is_current(&self) -> bool {
+        self.source().is_none_or(|source| source.is_unchanged())
+    }
 }
 
 /// How an open may proceed.
@@ -79,11 +147,7 @@ pub(super) fn open_beneath(
     }
     let file = File::open(&path)?;
     let metadata = file.metadata()?;
-    Ok(Opened {
-        file,
-        metadata,
-        path,
-    })
+    Opened::new(file, metadata, path)
 }
 
 #[cfg(target_os = "linux")]
@@ -126,14 +190,7 @@ mod linux {
             })?;
         let file = File::from(fd);
         let metadata = file.metadata()?;
-        if !metadata.is_file() && !metadata.is_dir() {
-            return Err(io::ErrorKind::NotFound.into());
-        }
-        Ok(Opened {
-            file,
-            metadata,
-            path: root.join(relative),
-        })
+        Opened::new(file, metadata, root.join(relative))
     }
 
     /// Whether `error` leaves the answer to the portable way: this kernel (or

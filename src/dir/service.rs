@@ -7,6 +7,7 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use tower_service::Service;
 
+use super::cache::{Cache, OpenFileCache};
 use super::lookup::{Root, Target, status};
 use super::path::{is_plain_name, relative_path};
 use super::{Encoding, NotFound, ResponseFuture};
@@ -88,17 +89,69 @@ impl ServeDir {
                 index: Some("index.html".to_owned()),
                 listing: false,
                 show_hidden: false,
+                cache_settings: OpenFileCache::new(),
+                cache: None,
             }),
             fallback: NotFound,
         }
+        .with(|_| {})
     }
 }
 
 impl<F> ServeDir<F> {
-    /// Changes the settings of this value only (clones keep theirs).
+    /// Changes the settings of this value only (clones keep theirs), with an
+    /// open-file cache of its own.
     fn with(mut self, change: impl FnOnce(&mut Root)) -> Self {
-        change(Arc::make_mut(&mut self.root));
+        let root = Arc::make_mut(&mut self.root);
+        change(root);
+        root.cache = Cache::new(root.cache_settings).map(Arc::new);
         self
+    }
+
+    /// Keeps the files, directories and missing paths that requests resolved,
+    /// for a short time, like nginx's `open_file_cache`: a request for a path
+    /// resolved less than [`validity`](OpenFileCache::validity) ago reuses its
+    /// open file, metadata and headers (and knows which sidecars exist) instead
+    /// of resolving and opening it again. Defaults to [`OpenFileCache::new`]:
+    /// 4096 entries, valid 2 seconds; [`OpenFileCache::off`] turns it off.
+    ///
+    /// What it means for changes to the files (see [`OpenFileCache`]):
+    /// - a file changed in place is seen by the next request (each use checks
+    ///   the open file's length and modification time);
+    /// - a file replaced by another (renamed over), deleted or created, and a
+    ///   sidecar added or removed, are seen within the validity;
+    /// - no response ever mixes the bytes of two versions;
+    /// - at most `entries` descriptors are kept open, each at most about two
+    ///   validities after its path was resolved.
+    ///
+    /// The cache is made by this call and shared by the clones of the
+    /// service; a service built from a clone with other settings has its own.
+    /// (The request headers are not part of it: one cache serves every
+    /// `Accept-Encoding`.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_range_serve::ServeDir;
+    /// use tower_range_serve::dir::OpenFileCache;
+    ///
+    /// let service = ServeDir::new("assets")
+    ///     .open_file_cache(OpenFileCache::new().entries(10_000).validity(Duration::from_secs(5)));
+    /// # let _ = service;
+    /// ```
+    pub fn open_file_cache(self, cache: OpenFileCache) -> Self {
+        self.with(|root| root.cache_settings = cache)
+    }
+
+    /// How many paths the open-file cache holds now (0 without one): files and
+    /// directories (one descriptor each) and missing paths.
+    ///
+    /// ```
+    /// use tower_range_serve::ServeDir;
+    ///
+    /// assert_eq!(ServeDir::new("assets").cached_entries(), 0);
+    /// ```
+    pub fn cached_entries(&self) -> usize {
+        self.root.cache.as_ref().map_or(0, |cache| cache.len())
     }
 
     /// Whether symbolic links may lead outside the root. Defaults to `false`.
@@ -130,6 +183,15 @@ impl<F> ServeDir<F> {
     /// `If-Range` and 304 apply to the encoded bytes (RFC 9110 §14.1: a range
     /// counts bytes of the selected representation). Every response of a file
     /// with a sidecar, the identity one too, carries `Vary: Accept-Encoding`.
+    ///
+    /// Only what a request could get is looked for: the sidecars of the codings
+    /// it accepts, best first, up to the first that exists (a hash lookup each
+    /// with the [`open_file_cache`](Self::open_file_cache)). A request that
+    /// accepts none of them (no `Accept-Encoding`, say) costs no look at all:
+    /// its identity response carries `Vary: Accept-Encoding` whether the file
+    /// has sidecars or not, as nginx's `gzip_vary` does. One that accepts some
+    /// and finds none of them looks for the others, so that the response of a
+    /// file without sidecars does not vary.
     ///
     /// A sidecar is trusted to hold the same content as its file. It is never
     /// sent for a file that does not exist, and a request for `NAME.gz` itself
@@ -287,6 +349,7 @@ impl<F> ServeDir<F> {
     /// # });
     /// ```
     pub fn fallback<G>(self, fallback: G) -> ServeDir<G> {
+        // The cache stays: the settings it depends on did not change.
         ServeDir {
             root: self.root,
             fallback,
@@ -298,19 +361,10 @@ impl<F> ServeDir<F> {
 /// The negotiation headers are read only where they can change the answer.
 fn target<B>(request: &Request<B>, root: &Root) -> Option<Target> {
     let path = request.uri().path();
-    let relative = relative_path(path)?;
-    let segment = path.rsplit('/').next().unwrap_or_default();
-    let location = match request.uri().query() {
-        Some(query) => format!("{segment}/?{query}"),
-        None => format!("{segment}/"),
-    };
     Some(Target {
-        relative,
-        display: percent_encoding::percent_decode_str(path)
-            .decode_utf8_lossy()
-            .into_owned(),
+        relative: relative_path(path)?,
+        uri: request.uri().clone(),
         directory_form: path.ends_with('/'),
-        location,
         accept_encoding: if root.precompressed.is_empty() {
             AcceptEncoding::default()
         } else {

@@ -12,6 +12,8 @@ use tower_service::Service;
 
 use super::ResponseFuture;
 use crate::RangeBody;
+use crate::dir::OpenFileCache;
+use crate::dir::cache::{Cache, Cached, Entry};
 use crate::dir::path::relative_path;
 use crate::serve::FileResponse;
 use crate::source::ObjectSource;
@@ -57,6 +59,13 @@ pub struct ServeObjects {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     open_timeout: Duration,
+    cache: Option<Arc<Cache<ObjectSource>>>,
+}
+
+impl Entry for ObjectSource {
+    fn is_current(&self) -> bool {
+        !self.is_stale()
+    }
 }
 
 impl ServeObjects {
@@ -75,7 +84,51 @@ impl ServeObjects {
             store,
             prefix: Path::default(),
             open_timeout: Duration::from_secs(10),
+            cache: None,
         }
+    }
+
+    /// Keeps what opening an object learned (its `HEAD`: length, `ETag`,
+    /// `Content-Type`), and which keys are missing, for a short time, so that
+    /// a request within [`validity`](OpenFileCache::validity) of the last open
+    /// of its key costs no `HEAD`. Off by default (`OpenFileCache::off()`).
+    ///
+    /// Reads stay pinned to the `ETag` seen at opening (`If-Match`), so the
+    /// bytes of two versions are never mixed. An object overwritten or deleted
+    /// while cached fails the next download of it (the pinned `GET` finds
+    /// another version; the client resumes with `If-Range`), which forgets the
+    /// entry: the request after opens it again. A new object where a missing
+    /// one was is seen within the validity. The cache is made by this call and
+    /// shared by the clones of the service.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::memory::InMemory;
+    /// use tower_range_serve::dir::OpenFileCache;
+    /// use tower_range_serve::objects::ServeObjects;
+    ///
+    /// let service = ServeObjects::new(Arc::new(InMemory::new()))
+    ///     .open_cache(OpenFileCache::new().entries(10_000));
+    /// assert_eq!(service.cached_entries(), 0);
+    /// ```
+    #[must_use]
+    pub fn open_cache(mut self, cache: OpenFileCache) -> Self {
+        self.cache = Cache::new(cache).map(Arc::new);
+        self
+    }
+
+    /// How many keys the [`open_cache`](Self::open_cache) holds now (0
+    /// without one).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::memory::InMemory;
+    /// use tower_range_serve::objects::ServeObjects;
+    ///
+    /// assert_eq!(ServeObjects::new(Arc::new(InMemory::new())).cached_entries(), 0);
+    /// ```
+    pub fn cached_entries(&self) -> usize {
+        self.cache.as_ref().map_or(0, |cache| cache.len())
     }
 
     /// Serves only keys under `prefix` (`/a.txt` is the key `prefix/a.txt`).
@@ -126,14 +179,37 @@ impl ServeObjects {
     }
 }
 
-async fn open(store: Arc<dyn ObjectStore>, key: Path, timeout: Duration) -> Response<RangeBody> {
+async fn open(
+    store: Arc<dyn ObjectStore>,
+    key: Path,
+    timeout: Duration,
+    cache: Option<Arc<Cache<ObjectSource>>>,
+) -> Response<RangeBody> {
+    let cached = std::path::PathBuf::from(key.as_ref());
+    if let Some(cache) = &cache {
+        match cache.get(&cached) {
+            Cached::Found(source) => {
+                return FileResponse::from_shared_object(source).into_response();
+            }
+            Cached::Missing => return status(StatusCode::NOT_FOUND),
+            Cached::Unknown => {}
+        }
+    }
     let opened = tokio::time::timeout(timeout, ObjectSource::open(store, key)).await;
     let source = match opened {
-        Ok(Ok(source)) => source,
-        Ok(Err(error)) => return status(status_of(&error)),
+        Ok(Ok(source)) => Arc::new(source),
+        Ok(Err(error)) => {
+            if let (Some(cache), object_store::Error::NotFound { .. }) = (&cache, &error) {
+                cache.insert(&cached, None);
+            }
+            return status(status_of(&error));
+        }
         Err(_elapsed) => return status(StatusCode::GATEWAY_TIMEOUT),
     };
-    FileResponse::from_object(source).into_response()
+    if let Some(cache) = &cache {
+        cache.insert(&cached, Some(source.clone()));
+    }
+    FileResponse::from_shared_object(source).into_response()
 }
 
 /// The answer to a store error before the response head; see the module docs.
@@ -189,7 +265,8 @@ impl<B> Service<Request<B>> for ServeObjects {
         let Some(key) = self.key(request.uri().path()) else {
             return ResponseFuture::new(std::future::ready(status(StatusCode::NOT_FOUND)));
         };
-        ResponseFuture::new(open(self.store.clone(), key, self.open_timeout))
+        let cache = self.cache.clone();
+        ResponseFuture::new(open(self.store.clone(), key, self.open_timeout, cache))
     }
 }
 

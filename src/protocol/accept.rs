@@ -68,6 +68,7 @@ impl AcceptEncoding {
     /// `identity;q=0` and no variant the client takes), the answer is identity
     /// all the same: §12.5.3 says the server SHOULD then send the representation
     /// without a content coding, and §12.1 allows it instead of 406.
+    #[cfg(test)]
     pub(crate) fn choose(&self, available: &[&str]) -> Option<usize> {
         self.elements.as_ref()?;
         let identity = self.weight("identity").unwrap_or(0);
@@ -81,6 +82,28 @@ impl AcceptEncoding {
                 _ => Some((i, q)),
             })?;
         (q > 0 && q >= identity).then_some(index)
+    }
+
+    /// The indices of `available` codings this request could be sent, best
+    /// first: those weighted above zero and at least as much as the identity,
+    /// by weight, ties in the server's order. The first of them that exists
+    /// is what [`choose`](Self::choose) picks among the existing ones; none
+    /// without the header.
+    pub(crate) fn candidates<'a>(&self, available: impl Iterator<Item = &'a str>) -> Vec<usize> {
+        if self.elements.is_none() {
+            return Vec::new();
+        }
+        let identity = self.weight("identity").unwrap_or(0);
+        let mut weighted: Vec<(usize, Quality)> = available
+            .enumerate()
+            .filter_map(|(i, coding)| {
+                let q = self.weight(coding).unwrap_or(0);
+                (q > 0 && q >= identity).then_some((i, q))
+            })
+            .collect();
+        // Stable: ties keep the server's order.
+        weighted.sort_by_key(|&(_, q)| std::cmp::Reverse(q));
+        weighted.into_iter().map(|(i, _)| i).collect()
     }
 }
 
@@ -263,5 +286,33 @@ mod tests {
         assert!(!json(Some("text/html,application/xhtml+xml,*/*;q=0.8")));
         assert!(!json(Some("application/json;q=0.5, text/html")));
         assert!(!json(Some("application/json;q=0")));
+    }
+
+    #[test]
+    fn the_first_existing_candidate_is_what_choose_picks() {
+        let lists: [&[&str]; 4] = [ALL, &["gzip"], &["br", "gzip"], &[]];
+        for header in [
+            "gzip, br",
+            "br;q=0.5, gzip;q=0.8",
+            "*",
+            "*;q=0",
+            "identity;q=0, gzip",
+            "gzip;q=0.5, identity",
+            "zstd;q=0.9, *;q=0.9",
+            "",
+        ] {
+            let accept = accept(&[header]);
+            for available in lists {
+                let candidates = accept.candidates(ALL.iter().copied());
+                let first = candidates.iter().find(|&&i| available.contains(&ALL[i]));
+                let chosen = accept.choose(available).map(|i| available[i]);
+                assert_eq!(first.map(|&i| ALL[i]), chosen, "{header:?} {available:?}");
+            }
+        }
+        assert!(
+            AcceptEncoding::default()
+                .candidates(ALL.iter().copied())
+                .is_empty()
+        );
     }
 }

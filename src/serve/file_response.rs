@@ -101,15 +101,21 @@ impl FileResponse {
     /// With the `digest` feature, the layer looks for published checksum files
     /// of the opened file beside `path`, its own path (`PATH.sha256`,
     /// `PATH.sha512`), when a request asks for a digest.
+    pub(crate) fn checksums_beside(self, path: &Path) -> Self {
+        self.shared_checksums(&SharedChecksums::new(path.into()))
+    }
+
+    /// Like [`checksums_beside`](Self::checksums_beside), with checksum files
+    /// that other responses of the same opened file share (read once).
     #[cfg(feature = "digest")]
-    pub(crate) fn checksums_beside(mut self, path: &Path) -> Self {
-        self.digest.checksums = Some(path.to_owned());
+    pub(crate) fn shared_checksums(mut self, checksums: &SharedChecksums) -> Self {
+        self.digest.checksums = Some(checksums.0.clone());
         self
     }
 
     /// Without the `digest` feature, nothing.
     #[cfg(not(feature = "digest"))]
-    pub(crate) fn checksums_beside(self, _path: &Path) -> Self {
+    pub(crate) fn shared_checksums(self, _checksums: &SharedChecksums) -> Self {
         self
     }
 
@@ -127,20 +133,23 @@ impl FileResponse {
     /// assert_eq!(response.headers()["content-type"], "application/json");
     /// ```
     pub fn from_file(source: FileSource, path: &Path) -> Self {
-        let mut headers = HeaderMap::new();
-        let mime = mime_guess::from_path(path).first_or_octet_stream();
-        if let Ok(value) = HeaderValue::from_str(mime.as_ref()) {
-            headers.insert(header::CONTENT_TYPE, value);
+        let headers = FileHeaders::new(&source, path);
+        Self::from_shared_file(Arc::new(source), &headers)
+    }
+
+    /// Serves a file that other responses may be reading too (from an
+    /// open-file cache), with headers made once for it.
+    pub(crate) fn from_shared_file(source: Arc<FileSource>, file: &FileHeaders) -> Self {
+        let mut headers = HeaderMap::with_capacity(8);
+        for (name, value) in [
+            (header::CONTENT_TYPE, &file.content_type),
+            (header::ETAG, &file.etag),
+            (header::LAST_MODIFIED, &file.last_modified),
+        ] {
+            if let Some(value) = value {
+                headers.insert(name, value.clone());
+            }
         }
-        if let Some(modified) = source.modified() {
-            headers.insert(header::ETAG, etag(source.len(), modified));
-            headers.insert(
-                header::LAST_MODIFIED,
-                HeaderValue::try_from(httpdate::fmt_http_date(modified))
-                    .expect("an HTTP-date is a valid header value"),
-            );
-        }
-        let source = Arc::new(source);
         Self {
             #[cfg(feature = "digest")]
             digest: crate::digest::Origin {
@@ -196,10 +205,20 @@ impl FileResponse {
     #[cfg(feature = "object-store")]
     #[cfg_attr(docsrs, doc(cfg(feature = "object-store")))]
     pub fn from_object(source: crate::source::ObjectSource) -> Self {
-        let headers = super::object_headers::headers(&source);
+        Self::from_shared_object(Arc::new(source))
+    }
+
+    /// Serves an opened object that other responses may be reading too (from
+    /// a cache of opened objects).
+    #[cfg(feature = "object-store")]
+    pub(crate) fn from_shared_object(source: Arc<crate::source::ObjectSource>) -> Self {
         Self {
-            headers,
-            ..Self::from_source(source)
+            headers: super::object_headers::headers(&source),
+            source,
+            rate: None,
+            encoding: None,
+            #[cfg(feature = "digest")]
+            digest: crate::digest::Origin::default(),
         }
     }
 
@@ -457,6 +476,55 @@ impl From<FileResponse> for Response<RangeBody> {
 impl axum::response::IntoResponse for FileResponse {
     fn into_response(self) -> axum::response::Response {
         FileResponse::into_response(self).map(axum::body::Body::new)
+    }
+}
+
+/// The checksum files beside an opened file (with the `digest` feature; nothing
+/// without it), read at most once for all its responses.
+#[derive(Debug)]
+pub(crate) struct SharedChecksums(#[cfg(feature = "digest")] Arc<crate::digest::Checksums>);
+
+impl SharedChecksums {
+    /// Those beside `path`, the opened file's own path.
+    #[cfg(feature = "digest")]
+    pub(crate) fn new(path: Arc<Path>) -> Self {
+        Self(Arc::new(crate::digest::Checksums::new(path)))
+    }
+
+    /// Without the `digest` feature, none.
+    #[cfg(not(feature = "digest"))]
+    pub(crate) fn new(_path: Arc<Path>) -> Self {
+        Self()
+    }
+}
+
+/// The headers of a file's response that depend only on the version opened
+/// and its path: made once per opened file (an open-file cache keeps them).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FileHeaders {
+    pub(crate) content_type: Option<HeaderValue>,
+    pub(crate) etag: Option<HeaderValue>,
+    pub(crate) last_modified: Option<HeaderValue>,
+}
+
+impl FileHeaders {
+    /// `Content-Type` from `path`'s extension (`application/octet-stream` when
+    /// unknown), a strong `ETag` from the length and modification time, and
+    /// `Last-Modified`.
+    pub(crate) fn new(source: &FileSource, path: &Path) -> Self {
+        // The guesses are static strings: values that cost nothing to clone.
+        let mime = mime_guess::from_path(path)
+            .first_raw()
+            .unwrap_or("application/octet-stream");
+        let modified = source.modified();
+        Self {
+            content_type: Some(HeaderValue::from_static(mime)),
+            etag: modified.map(|modified| etag(source.len(), modified)),
+            last_modified: modified.map(|modified| {
+                HeaderValue::try_from(httpdate::fmt_http_date(modified))
+                    .expect("an HTTP-date is a valid header value")
+            }),
+        }
     }
 }
 

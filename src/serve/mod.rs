@@ -16,7 +16,7 @@ mod service;
 
 pub use self::body::ResponseBody;
 pub use self::file_response::FileResponse;
-pub(crate) use self::file_response::Representation;
+pub(crate) use self::file_response::{FileHeaders, Representation, SharedChecksums};
 pub use self::future::ResponseFuture;
 pub use self::layer::{DEFAULT_MAX_RANGES, RangeServeLayer};
 pub use self::range_body::RangeBody;

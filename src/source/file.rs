@@ -88,6 +88,11 @@ impl FileSource {
     /// Wraps an open file, reading its length and modification time.
     pub fn from_file(file: File) -> io::Result<Self> {
         let metadata = file.metadata()?;
+        Self::with_metadata(file, &metadata)
+    }
+
+    /// Wraps an open file whose metadata was just read (one `fstat` fewer).
+    pub(crate) fn with_metadata(file: File, metadata: &std::fs::Metadata) -> io::Result<Self> {
         if !metadata.is_file() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -99,8 +104,15 @@ impl FileSource {
             len: metadata.len(),
             modified: metadata.modified().ok(),
             #[cfg(feature = "digest")]
-            identity: super::Identity::of(&metadata),
+            identity: super::Identity::of(metadata),
         })
+    }
+
+    /// Whether the open file is still the version that was opened: same
+    /// length and modification time (one `fstat`). For caches that keep files
+    /// open between responses.
+    pub(crate) fn is_unchanged(&self) -> bool {
+        self.check_unchanged().is_ok()
     }
 
     /// The version opened, where the platform tells it.

@@ -6,6 +6,7 @@ use std::io;
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::SystemTime;
 
@@ -55,6 +56,8 @@ pub struct ObjectSource {
     store: Arc<dyn ObjectStore>,
     meta: ObjectMeta,
     content_type: Option<String>,
+    /// Set when a read found the object changed (or gone) since opening.
+    stale: Arc<AtomicBool>,
 }
 
 impl ObjectSource {
@@ -74,6 +77,7 @@ impl ObjectSource {
             store,
             meta: result.meta,
             content_type,
+            stale: Arc::default(),
         })
     }
 
@@ -111,6 +115,12 @@ impl ObjectSource {
         self.content_type.as_deref()
     }
 
+    /// Whether a read found that the object changed (or was deleted) since it
+    /// was opened: a cache of opened objects must open it again.
+    pub(crate) fn is_stale(&self) -> bool {
+        self.stale.load(Ordering::Relaxed)
+    }
+
     /// The modification time when the object was opened.
     pub(crate) fn modified(&self) -> SystemTime {
         self.meta.last_modified.into()
@@ -134,13 +144,22 @@ impl ObjectSource {
         let store = self.store.clone();
         let location = self.meta.location.clone();
         let e_tag = self.meta.e_tag.clone();
+        let stale = self.stale.clone();
         Box::pin(async move {
-            let result = store.get_opts(&location, options).await.map_err(io_error)?;
+            let result = store.get_opts(&location, options).await.map_err(io_error);
             // A store that ignores `If-Match` still says which version it sent.
-            if result.meta.e_tag != e_tag || result.range != range {
-                return Err(changed());
+            let result = result.and_then(|result| {
+                if result.meta.e_tag != e_tag || result.range != range {
+                    return Err(changed());
+                }
+                Ok(result)
+            });
+            if let Err(e) = &result {
+                if e.kind() == io::ErrorKind::InvalidData {
+                    stale.store(true, Ordering::Relaxed);
+                }
             }
-            Ok(result)
+            result
         })
     }
 }
