@@ -2,7 +2,9 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod moto;
+pub mod proxy;
 pub mod redis;
+pub mod resume;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
