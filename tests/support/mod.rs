@@ -5,6 +5,7 @@ pub mod moto;
 pub mod proxy;
 pub mod redis;
 pub mod resume;
+pub mod rough;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

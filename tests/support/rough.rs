@@ -1,0 +1,173 @@
+//! The pieces of the rough-network tests: fixed seeds (or `ROUGH_SEEDS` of them),
+//! fault plans sized to a file, totals, and the leak checks.
+#![allow(dead_code, unreachable_pub)]
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use tower::Service;
+use tower_range_serve::BandwidthControl;
+use tower_range_serve::lifecycle::Shutdown;
+
+use super::BoxError;
+use super::proxy::{Faults, Proxy, Stats};
+use super::resume::{alive_tasks, download, open_fds, serve_counted, wait_for};
+
+/// One test at a time in a binary: descriptors are counted per process.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Holds the binary's tests to one at a time.
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The seeds run per source: fixed ones, or `ROUGH_SEEDS` of them.
+pub fn seeds(fixed: &[u64]) -> Vec<u64> {
+    match std::env::var("ROUGH_SEEDS") {
+        Ok(n) => (1..=n.parse::<u64>().expect("ROUGH_SEEDS is a number")).collect(),
+        Err(_) => fixed.to_vec(),
+    }
+}
+
+/// The faults for a file of `len` bytes: cut at most an eighth in, so a download
+/// survives several cuts.
+pub fn faults(len: usize) -> Faults {
+    let mut faults = Faults::rough(len as u64);
+    faults.cut_after = (1, len as u64 / 8);
+    faults
+}
+
+/// Totals over a test, printed at its end.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub downloads: u32,
+    pub attempts: u32,
+    /// Connections the proxy cut.
+    pub cuts: u64,
+    pub resets: u64,
+    pub stalls: u64,
+    pub trickles: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, stats: &Stats, attempts: u32) {
+        self.downloads += 1;
+        self.attempts += attempts;
+        self.cuts += Stats::get(&stats.cuts);
+        self.resets += Stats::get(&stats.resets);
+        self.stalls += Stats::get(&stats.stalls);
+        self.trickles += Stats::get(&stats.trickles);
+    }
+}
+
+/// What must be back to its baseline once every connection has closed.
+pub struct Leaks {
+    fds: usize,
+    tasks: usize,
+    open: Arc<AtomicUsize>,
+    shutdown: Shutdown,
+    control: BandwidthControl,
+}
+
+impl Leaks {
+    /// Takes the baseline (after one settling download, so the runtime's own
+    /// descriptors and tasks exist already).
+    pub async fn baseline(
+        open: Arc<AtomicUsize>,
+        shutdown: Shutdown,
+        control: BandwidthControl,
+    ) -> Self {
+        let mut leaks = Self {
+            fds: 0,
+            tasks: 0,
+            open,
+            shutdown,
+            control,
+        };
+        leaks.settle().await;
+        leaks.fds = open_fds();
+        leaks.tasks = alive_tasks();
+        leaks
+    }
+
+    async fn settle(&self) {
+        let fds = self.fds;
+        let tasks = self.tasks;
+        wait_for(|| {
+            self.open.load(Ordering::SeqCst) == 0
+                && self.shutdown.active() == 0
+                && self.control.active_clients() == 0
+                && (fds == 0 || (open_fds() <= fds && alive_tasks() <= tasks))
+        })
+        .await;
+    }
+
+    /// Stops `proxy` once its connections have closed, then checks.
+    pub async fn assert_none(&self, proxy: Proxy) {
+        wait_for(|| Stats::get(&proxy.stats().open) == 0).await;
+        assert_eq!(Stats::get(&proxy.stats().open), 0, "proxy connections");
+        // Its runtime's descriptors go with it.
+        drop(proxy);
+        self.settle().await;
+        assert_eq!(self.open.load(Ordering::SeqCst), 0, "server connections");
+        assert_eq!(self.shutdown.active(), 0, "downloads still running");
+        assert_eq!(self.control.active_clients(), 0, "client entries leaked");
+        assert_eq!(open_fds(), self.fds, "file descriptors leaked");
+        assert!(
+            alive_tasks() <= self.tasks,
+            "tasks leaked: {} > {}",
+            alive_tasks(),
+            self.tasks
+        );
+    }
+}
+
+/// Serves `service` (a layered one, with its layer's `shutdown` and `control`),
+/// downloads `path` through a fresh proxy for each seed, and checks every
+/// download against `expected` and for leaks.
+#[allow(clippy::too_many_arguments)]
+pub async fn rough_downloads<S, B>(
+    name: &str,
+    service: S,
+    shutdown: Shutdown,
+    control: BandwidthControl,
+    path: &str,
+    headers: &[(&str, &str)],
+    expected: &[u8],
+    fixed: &[u64],
+) -> Tally
+where
+    S: Service<Request<hyper::body::Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (addr, open) = serve_counted(service).await;
+    let clean = Proxy::start(addr, Faults::none(), 0);
+    let (settling, _) = download(clean.addr(), path, headers, |_| ()).await;
+    assert_eq!(settling, expected);
+    drop(clean);
+    let leaks = Leaks::baseline(open, shutdown, control).await;
+    let mut tally = Tally::default();
+    for seed in seeds(fixed) {
+        let proxy = Proxy::start(addr, faults(expected.len()), seed);
+        let (bytes, resumed) = download(proxy.addr(), path, headers, |_| ()).await;
+        assert!(bytes == expected, "{name}: seed {seed}: bytes differ");
+        assert_eq!(resumed.restarts, 0, "{name}: seed {seed}: {resumed:?}");
+        tally.add(proxy.stats(), resumed.attempts);
+        leaks.assert_none(proxy).await;
+    }
+    assert!(
+        tally.cuts >= tally.downloads as u64,
+        "{name}: too few cuts: {tally:?}"
+    );
+    eprintln!("{name}: {tally:?}");
+    tally
+}
