@@ -25,18 +25,24 @@ pub fn one_at_a_time() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The seeds run per source: fixed ones, or `ROUGH_SEEDS` of them.
+/// The seeds run per source: fixed ones, or `ROUGH_SEEDS` of them (a soak),
+/// numbered from the first fixed seed times 1000 so that sources differ.
 pub fn seeds(fixed: &[u64]) -> Vec<u64> {
     match std::env::var("ROUGH_SEEDS") {
-        Ok(n) => (1..=n.parse::<u64>().expect("ROUGH_SEEDS is a number")).collect(),
+        Ok(n) => {
+            let n = n.parse::<u64>().expect("ROUGH_SEEDS is a number");
+            let base = fixed[0] * 1000;
+            (base..base + n).collect()
+        }
         Err(_) => fixed.to_vec(),
     }
 }
 
-/// The faults for a file of `len` bytes: cut at most an eighth in, so a download
-/// survives several cuts.
+/// The faults for a file of `len` bytes: nearly every connection cut, at most an
+/// eighth in, so a download survives a dozen cuts or more.
 pub fn faults(len: usize) -> Faults {
     let mut faults = Faults::rough(len as u64);
+    faults.cut = 0.95;
     faults.cut_after = (1, len as u64 / 8);
     faults
 }
