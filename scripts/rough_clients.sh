@@ -6,6 +6,7 @@
 # stalls, trickles and splits writes. All on 127.0.0.1.
 #
 #   - curl -C -                  in a retry loop: one curl per attempt
+#   - curl --http2-prior-knowledge -C -   the same over HTTP/2 (h2c)
 #   - wget -c --tries=0          retries and resumes by itself
 #   - aria2c -x 4 -s 4           four ranged connections, --max-tries=0
 #
@@ -170,7 +171,8 @@ start_proxy() {
     case $name in
         curl) offset=0 ;;
         wget) offset=1000000 ;;
-        *) offset=2000000 ;;
+        aria2) offset=2000000 ;;
+        *) offset=3000000 ;;
     esac
     PROXY_LOG="$WORK/proxy-$name-$seed.log"
     "$BIN/fault_proxy" --upstream "$SERVER" --seed $((seed + offset)) --file-size "$SIZE" \
@@ -203,21 +205,30 @@ check() {
 }
 
 for seed in "${SEEDS[@]}"; do
-    # --- curl -C - in a retry loop ------------------------------------------------
-    start_proxy curl "$seed" || die "start the proxy"
-    out="$WORK/curl-$seed.bin"
-    rm -f "$out"
-    status=1
-    tries=0
-    while ((tries < 1000)); do
-        tries=$((tries + 1))
-        if curl -sf -C - --max-time 60 -o "$out" "http://$PROXY/rough.bin" 2>/dev/null; then
-            status=0
-            break
+    # --- curl -C - in a retry loop, over HTTP/1.1 and HTTP/2 -------------------------
+    for version in http1.1 http2-prior-knowledge; do
+        name=curl
+        label="curl -C -"
+        if [[ $version != http1.1 ]]; then
+            name=curl-h2
+            label="curl --http2 -C -"
         fi
+        start_proxy "$name" "$seed" || die "start the proxy"
+        out="$WORK/$name-$seed.bin"
+        rm -f "$out"
+        status=1
+        tries=0
+        while ((tries < 1000)); do
+            tries=$((tries + 1))
+            if curl -sf "--$version" -C - --max-time 60 -o "$out" "http://$PROXY/rough.bin" \
+                2>/dev/null; then
+                status=0
+                break
+            fi
+        done
+        stop_proxy
+        check "$label" "$seed" "$out" "$status" "$tries runs of curl"
     done
-    stop_proxy
-    check "curl -C -" "$seed" "$out" "$status" "$tries runs of curl"
 
     # --- wget -c --tries=0 ---------------------------------------------------------
     start_proxy wget "$seed" || die "start the proxy"
@@ -243,7 +254,7 @@ done
 
 total_downloads=0
 total_cuts=0
-for client in "curl -C -" "wget -c" "aria2c -x 4"; do
+for client in "curl -C -" "curl --http2 -C -" "wget -c" "aria2c -x 4"; do
     echo "# $client: ${DOWNLOADS[$client]:-0} downloads, ${CUTS[$client]:-0} cuts survived"
     total_downloads=$((total_downloads + ${DOWNLOADS[$client]:-0}))
     total_cuts=$((total_cuts + ${CUTS[$client]:-0}))

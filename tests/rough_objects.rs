@@ -12,20 +12,37 @@ mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
 use support::content;
 use support::moto::MotoServer;
-use support::proxy::{Proxy, Stats};
-use support::resume::{download, serve_counted, wait_for};
+use support::proxy::{Faults, Proxy, Stats};
+use support::resume::{download, download_ranges, serve_counted, wait_for};
 use support::rough::{Leaks, Tally, faults, one_at_a_time, rough_downloads, seeds};
 use tower::Layer;
 use tower_range_serve::RangeServeLayer;
 use tower_range_serve::objects::ServeObjects;
 
 const LEN: usize = 384 << 10;
+
+/// The ranges of the multipart downloads.
+const RANGES: [(u64, u64); 4] = [
+    (0, 999),
+    (10_000, 90_000),
+    (150_000, 150_000),
+    (200_000, LEN as u64 - 1),
+];
+
+/// Checks that `held` has exactly `data`'s bytes in `RANGES` and none elsewhere.
+fn assert_ranges(held: &[Option<u8>], data: &[u8], seed: u64) {
+    for (at, byte) in held.iter().enumerate() {
+        let inside = RANGES.iter().any(|&(a, b)| (a..=b).contains(&(at as u64)));
+        assert_eq!(*byte, inside.then_some(data[at]), "seed {seed}: byte {at}");
+    }
+}
 
 async fn put(store: &dyn ObjectStore, key: &str, data: &[u8]) {
     store
@@ -129,7 +146,7 @@ async fn a_cut_or_slowed_object_store_aborts_the_response_and_the_resume_succeed
         // stalls and trickles; object_store retries a cut body once, so some
         // cuts heal inside it and others reach the client.
         let proxy = Proxy::start(upstream, faults(LEN), seed);
-        let store = moto.store_through("rough", proxy.addr(), 1);
+        let store = moto.store_through("rough", proxy.addr(), 1, Duration::from_secs(10));
         let layer = RangeServeLayer::new();
         let service = layer.clone().layer(ServeObjects::new(store));
         let (addr, open) = serve_counted(service).await;
@@ -138,7 +155,12 @@ async fn a_cut_or_slowed_object_store_aborts_the_response_and_the_resume_succeed
         assert!(bytes == data, "seed {seed}: bytes differ");
         assert_eq!(resumed.restarts, 0, "seed {seed}: {resumed:?}");
         aborted += resumed.cuts;
-        tally.add(proxy.stats(), resumed.attempts);
+        // Several ranges in one answer: one GET per range, each pinned.
+        let (held, ranges) = download_ranges(addr, "/a.bin", LEN as u64, &RANGES).await;
+        assert_ranges(&held, &data, seed);
+        aborted += ranges.cuts;
+        tally.add(proxy.stats(), resumed.attempts + ranges.attempts);
+        tally.downloads += 1;
         // Nothing left open: no connection to the server, no download running,
         // no connection to the store (object_store keeps none idle here).
         let shutdown = layer.shutdown_handle();
@@ -163,4 +185,42 @@ async fn a_cut_or_slowed_object_store_aborts_the_response_and_the_resume_succeed
     assert!(tally.cuts > 0, "the proxy cut nothing: {tally:?}");
     assert!(aborted > 0, "no cut reached the client: {tally:?}");
     eprintln!("moto: {tally:?}, responses aborted {aborted}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_store_stalled_past_its_timeout_aborts_the_response_and_the_resume_succeeds() {
+    let _one = one_at_a_time();
+    let Some(moto) = MotoServer::start_or_skip(
+        "an_object_store_stalled_past_its_timeout_aborts_the_response_and_the_resume_succeeds",
+    ) else {
+        return;
+    };
+    moto.create_bucket("slow");
+    let data = content(LEN);
+    put(&*moto.store("slow"), "a.bin", &data).await;
+    let upstream = moto
+        .endpoint()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    // No cut: the store's answers stall, every 96 to 192 KiB, for longer than
+    // the client's timeout of 600 ms.
+    let mut faults = Faults::none();
+    faults.event_every = (96 << 10, 192 << 10);
+    faults.stall = 1.0;
+    faults.stall_ms = (900, 1000);
+    let proxy = Proxy::start(upstream, faults, 81);
+    let store = moto.store_through("slow", proxy.addr(), 1, Duration::from_millis(600));
+    let layer = RangeServeLayer::new();
+    let (addr, open) = serve_counted(layer.clone().layer(ServeObjects::new(store))).await;
+    let (bytes, resumed) = download(addr, "/a.bin", &[], |_| ()).await;
+    assert!(bytes == data, "bytes differ");
+    assert_eq!(resumed.restarts, 0, "{resumed:?}");
+    assert!(resumed.cuts > 0, "no stall reached the client: {resumed:?}");
+    let stalls = Stats::get(&proxy.stats().stalls);
+    assert!(stalls > 0);
+    let shutdown = layer.shutdown_handle();
+    wait_for(|| open.load(Ordering::SeqCst) == 0 && shutdown.active() == 0).await;
+    assert_eq!(shutdown.active(), 0, "downloads still running");
+    eprintln!("slow moto: {resumed:?}, stalls {stalls}");
 }

@@ -151,13 +151,15 @@ impl MotoServer {
 
 impl MotoServer {
     /// A client for `bucket` that reaches this server through `proxy` (a
-    /// fault-injecting one), retrying `retries` times with short backoffs, and
-    /// keeping no idle connection (so none outlives a download).
+    /// fault-injecting one), retrying `retries` times with short backoffs,
+    /// giving up on a request after `timeout`, and keeping no idle connection
+    /// (so none outlives a download).
     pub fn store_through(
         &self,
         bucket: &str,
         proxy: std::net::SocketAddr,
         retries: usize,
+        timeout: Duration,
     ) -> Arc<dyn ObjectStore> {
         let retry = object_store::RetryConfig {
             backoff: object_store::BackoffConfig {
@@ -181,7 +183,7 @@ impl MotoServer {
                     object_store::ClientOptions::new()
                         .with_allow_http(true)
                         .with_pool_max_idle_per_host(0)
-                        .with_timeout(Duration::from_secs(10)),
+                        .with_timeout(timeout),
                 )
                 .build()
                 .unwrap(),
