@@ -65,7 +65,8 @@ pub struct Resumed {
     /// Attempts that ended early: no response, an error status the client
     /// retries (502, 503, 504), or a body cut short.
     pub cuts: u32,
-    /// Answers of 200 to a resume: the version changed, the download restarted.
+    /// Answers of 200 to a resume (a request with `If-Range`): the version
+    /// changed, the download restarted.
     pub restarts: u32,
 }
 
@@ -94,7 +95,12 @@ pub async fn download(
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        if let Some((etag, _)) = version.as_ref().filter(|_| !have.is_empty()) {
+        // A resume: what is held, and the version it is of.
+        let resuming = version
+            .as_ref()
+            .filter(|_| !have.is_empty())
+            .map(|(etag, _)| etag.clone());
+        if let Some(etag) = &resuming {
             request = request
                 .header("range", format!("bytes={}-", have.len()))
                 .header("if-range", etag);
@@ -112,7 +118,9 @@ pub async fn download(
             match status {
                 StatusCode::OK => {
                     let len = content_length(&response);
-                    if version.is_some() {
+                    if let Some(held) = &resuming {
+                        // RFC 9110 §13.1.5: the whole file only for another version.
+                        assert_ne!(held, &etag, "a 200 to a resume whose If-Range matches");
                         stats.restarts += 1;
                     }
                     version = Some((etag, len));
@@ -190,6 +198,9 @@ pub async fn download_ranges(
             let Some(response) = connect_and_send(addr, request).await else {
                 return false;
             };
+            if is_retried(response.status()) {
+                return false;
+            }
             assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
             let this = response.headers()["etag"].to_str().unwrap().to_owned();
             assert_eq!(etag.get_or_insert_with(|| this.clone()), &this);
