@@ -3,8 +3,9 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -20,9 +21,18 @@ use super::resume::{alive_tasks, download, open_fds, serve_counted, wait_for};
 /// One test at a time in a binary: descriptors are counted per process.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Holds the binary's tests to one at a time.
-pub fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+/// Runs `test` on a runtime of its own (two workers), one test of the binary
+/// at a time; the runtime, with its tasks, sockets and blocking pool, is gone
+/// before the next test takes its baseline.
+pub fn one_at_a_time(test: impl Future<Output = ()>) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(test);
+    drop(runtime);
 }
 
 /// The seeds run per source: fixed ones, or `ROUGH_SEEDS` of them (a soak),
@@ -132,6 +142,15 @@ impl Leaks {
     }
 }
 
+/// One download through a clean proxy, so that what the runtime and the proxy
+/// create once exists before a baseline is taken; returns its bytes.
+pub async fn settle(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+    let clean = Proxy::start(addr, Faults::none(), 0);
+    let (bytes, _) = download(clean.addr(), path, headers, |_| ()).await;
+    drop(clean);
+    bytes
+}
+
 /// Serves `service` (a layered one, with its layer's `shutdown` and `control`),
 /// downloads `path` through a fresh proxy for each seed, and checks every
 /// download against `expected` and for leaks.
@@ -156,10 +175,7 @@ where
     B::Error: Into<BoxError>,
 {
     let (addr, open) = serve_counted(service).await;
-    let clean = Proxy::start(addr, Faults::none(), 0);
-    let (settling, _) = download(clean.addr(), path, headers, |_| ()).await;
-    assert_eq!(settling, expected);
-    drop(clean);
+    assert_eq!(settle(addr, path, headers).await, expected);
     let leaks = Leaks::baseline(open, shutdown, control).await;
     let mut tally = Tally::default();
     for seed in seeds(fixed) {
