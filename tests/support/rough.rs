@@ -48,11 +48,12 @@ pub fn seeds(fixed: &[u64]) -> Vec<u64> {
     }
 }
 
-/// The faults for a file of `len` bytes: nearly every connection cut, at most an
-/// eighth in, so a download survives a dozen cuts or more.
+/// The faults for a file of `len` bytes: nearly every connection cut (the first
+/// always), at most an eighth in, so a download survives a dozen cuts or more.
 pub fn faults(len: usize) -> Faults {
     let mut faults = Faults::rough(len as u64);
     faults.cut = 0.95;
+    faults.cut_first = 1;
     faults.cut_after = (1, len as u64 / 8);
     faults
 }
