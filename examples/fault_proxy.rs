@@ -10,11 +10,13 @@
 //!
 //! Prints `listening on 127.0.0.1:PORT` first, then one line per cut connection
 //! (`conn 12: cut down after 34567 bytes (reset)`), and a summary every
-//! `--summary-every` seconds. The proxy itself is `tests/support/proxy.rs`,
-//! shared with the Rust tests.
+//! `--summary-every` seconds. The proxy itself is `tests/support/proxy.rs` and
+//! `tests/support/faults.rs`, shared with the Rust tests.
 //!
 //! Only for loopback: it refuses to listen on or connect to anything else.
 
+#[path = "../tests/support/faults.rs"]
+mod faults;
 #[path = "../tests/support/proxy.rs"]
 mod proxy;
 

@@ -1,6 +1,7 @@
 //! Shared helpers: a real hyper server on 127.0.0.1:0 and a minimal client.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod faults;
 pub mod moto;
 pub mod proxy;
 pub mod redis;
