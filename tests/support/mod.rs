@@ -1,8 +1,12 @@
 //! Shared helpers: a real hyper server on 127.0.0.1:0 and a minimal client.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod faults;
 pub mod moto;
+pub mod proxy;
 pub mod redis;
+pub mod resume;
+pub mod rough;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

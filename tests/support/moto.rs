@@ -149,6 +149,48 @@ impl MotoServer {
     }
 }
 
+impl MotoServer {
+    /// A client for `bucket` that reaches this server through `proxy` (a
+    /// fault-injecting one), retrying `retries` times with short backoffs,
+    /// giving up on a request after `timeout`, and keeping no idle connection
+    /// (so none outlives a download).
+    pub fn store_through(
+        &self,
+        bucket: &str,
+        proxy: std::net::SocketAddr,
+        retries: usize,
+        timeout: Duration,
+    ) -> Arc<dyn ObjectStore> {
+        let retry = object_store::RetryConfig {
+            backoff: object_store::BackoffConfig {
+                init_backoff: Duration::from_millis(5),
+                max_backoff: Duration::from_millis(50),
+                base: 2.0,
+            },
+            max_retries: retries,
+            retry_timeout: Duration::from_secs(20),
+        };
+        Arc::new(
+            AmazonS3Builder::new()
+                .with_endpoint(format!("http://{proxy}"))
+                .with_bucket_name(bucket)
+                .with_region("us-east-1")
+                .with_access_key_id("testing")
+                .with_secret_access_key("testing")
+                .with_allow_http(true)
+                .with_retry(retry)
+                .with_client_options(
+                    object_store::ClientOptions::new()
+                        .with_allow_http(true)
+                        .with_pool_max_idle_per_host(0)
+                        .with_timeout(timeout),
+                )
+                .build()
+                .unwrap(),
+        )
+    }
+}
+
 impl Drop for MotoServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
