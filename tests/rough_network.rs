@@ -19,6 +19,9 @@ use support::resume::{download, download_ranges, serve_counted};
 use support::rough::{Leaks, Tally, faults, one_at_a_time, rough_downloads, seeds, settle};
 use tower::Layer;
 use tower_range_serve::dir::Encoding;
+// The open-file cache keeps descriptors by design (`tests/dir_cache.rs`
+// bounds them); off here, so that descriptors are counted exactly.
+use tower_range_serve::dir::OpenFileCache;
 use tower_range_serve::{Bandwidth, RangeServeLayer, ServeDir};
 
 const LEN: usize = 384 << 10;
@@ -53,7 +56,7 @@ fn plain_downloads_survive_cuts_stalls_and_trickles_byte_exact() {
         let data = content(LEN);
         let root = tree("a.bin", &data);
         let layer = RangeServeLayer::new().chunk_size(16 << 10);
-        let dir = ServeDir::new(root.path());
+        let dir = ServeDir::new(root.path()).open_file_cache(OpenFileCache::off());
         rough_dir(
             "plain",
             layer,
@@ -77,7 +80,7 @@ fn throttled_downloads_survive_cuts_and_leave_no_client_entry() {
             .rate(Bandwidth::mib(8))
             .client_rate(Bandwidth::mib(6))
             .max_streams_per_client(64);
-        let dir = ServeDir::new(root.path());
+        let dir = ServeDir::new(root.path()).open_file_cache(OpenFileCache::off());
         rough_dir(
             "throttled",
             layer,
@@ -102,7 +105,9 @@ fn precompressed_downloads_resume_the_compressed_bytes_exactly() {
         let root = tree("app.txt", &text);
         std::fs::write(root.path().join("app.txt.gz"), &gz).unwrap();
         let layer = RangeServeLayer::new().chunk_size(16 << 10);
-        let dir = ServeDir::new(root.path()).precompressed([Encoding::Gzip]);
+        let dir = ServeDir::new(root.path())
+            .open_file_cache(OpenFileCache::off())
+            .precompressed([Encoding::Gzip]);
         let accept = [("accept-encoding", "gzip")];
         rough_dir(
             "precompressed",
@@ -123,7 +128,12 @@ fn multipart_downloads_resume_only_the_missing_parts() {
         let data = content(LEN);
         let root = tree("a.bin", &data);
         let layer = RangeServeLayer::new().chunk_size(16 << 10);
-        let (addr, open) = serve_counted(layer.clone().layer(ServeDir::new(root.path()))).await;
+        let (addr, open) = serve_counted(
+            layer
+                .clone()
+                .layer(ServeDir::new(root.path()).open_file_cache(OpenFileCache::off())),
+        )
+        .await;
         settle(addr, "/a.bin", &[]).await;
         let leaks = Leaks::baseline(open, layer.shutdown_handle(), layer.bandwidth_control()).await;
         let len = LEN as u64;
@@ -158,7 +168,12 @@ fn a_file_changed_between_attempts_comes_whole_in_its_new_version() {
         let root = tree("a.bin", &old);
         let path = root.path().join("a.bin");
         let layer = RangeServeLayer::new().chunk_size(16 << 10);
-        let (addr, open) = serve_counted(layer.clone().layer(ServeDir::new(root.path()))).await;
+        let (addr, open) = serve_counted(
+            layer
+                .clone()
+                .layer(ServeDir::new(root.path()).open_file_cache(OpenFileCache::off())),
+        )
+        .await;
         settle(addr, "/a.bin", &[]).await;
         let leaks = Leaks::baseline(open, layer.shutdown_handle(), layer.bandwidth_control()).await;
         let mut tally = Tally::default();
