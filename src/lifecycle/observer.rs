@@ -46,6 +46,10 @@ pub enum Outcome {
     Failed(io::ErrorKind),
     /// Cut at the end of a graceful shutdown's grace period.
     Shutdown,
+    /// Ended because the client spent its [`Quota`](crate::Quota) (under
+    /// [`QuotaExhausted::End`](crate::QuotaExhausted::End)); it may resume
+    /// when the window ends.
+    QuotaExhausted,
 }
 
 /// The end of a download.
@@ -93,6 +97,10 @@ pub enum Refusal {
     TooManyStreams,
     /// 503: the layer is shutting down.
     ShuttingDown,
+    /// 429: the client has spent its [`Quota`](crate::Quota) for the current
+    /// window (under [`QuotaExhausted::End`](crate::QuotaExhausted::End)).
+    /// `HEAD` gets it too, as its `GET` would.
+    Quota,
 }
 
 /// Told of every answer the layer gives, and when downloads start, progress and

@@ -109,6 +109,7 @@ pub(crate) mod control;
 mod limiter;
 mod pacer;
 pub(crate) mod policy;
+pub(crate) mod quota;
 #[cfg(feature = "redis")]
 mod redis;
 mod settings;
@@ -120,7 +121,7 @@ pub use self::bandwidth::ParseBandwidthError;
 pub use self::redis::{Fallback, RedisLimits};
 
 // At the crate root only (one path per item): `Bandwidth`, `BandwidthControl`,
-// `ClientKey`, `Policy`.
+// `ClientKey`, `Policy`, `Quota`, `QuotaExhausted`.
 pub(crate) use self::bandwidth::Bandwidth;
 pub(crate) use self::client_key::ClientKey;
 pub(crate) use self::control::BandwidthControl;
