@@ -393,4 +393,3 @@ fn header<'a>(response: &'a str, name: &str) -> &'a str {
         })
         .unwrap_or_else(|| panic!("no {name} in {response}"))
 }
-

@@ -94,6 +94,7 @@ impl Shared {
             return Check::Spent;
         }
         let policy = self.store.policy();
+        let mut probing = false;
         let until = match self.store.health().standing(policy.timeout) {
             Standing::Healthy => {
                 if !lease.refilling {
@@ -109,6 +110,7 @@ impl Shared {
             Standing::Probe(until) => {
                 // This lease is the probe: the account waits for nobody.
                 lease.refilling = true;
+                probing = true;
                 tokio::spawn(refill(account.clone(), true));
                 until
             }
@@ -128,6 +130,13 @@ impl Shared {
         });
         match left > 0 {
             true => Check::Allowed,
+            // The store may answer again at once: its answer decides.
+            false if probing => {
+                let mut refilled = self.refilled.subscribe();
+                Check::Wait(Box::pin(async move {
+                    let _ = refilled.changed().await;
+                }))
+            }
             false => Check::Spent,
         }
     }

@@ -1,0 +1,124 @@
+//! Quotas shared by replicas through a real `redis-server` (the `redis`
+//! feature): each replica is a layer with its own `RedisLimits` (its own
+//! replica id, fleet view and accounts), sharing nothing but Redis. Real time:
+//! windows of a day (a window edge inside a test is a one-in-thousands chance,
+//! and would only let more through, which the assertions would catch).
+
+mod support;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty};
+use support::redis::RedisServer;
+use tower::{Layer, ServiceExt, service_fn};
+use tower_range_serve::throttle::RedisLimits;
+use tower_range_serve::{FileResponse, Quota, RangeBody, RangeServeLayer};
+
+const KIB: u64 = 1024;
+const QUOTA: u64 = 1024 * KIB;
+const FILE: usize = 100 * 1024;
+const CHUNK: u64 = 64 * KIB;
+
+async fn handler(_: Request<Empty<Bytes>>) -> Result<Response<RangeBody>, Infallible> {
+    Ok(FileResponse::from_bytes(Bytes::from(vec![1; FILE])).into_response())
+}
+
+fn replica(redis: &RedisServer, prefix: &str) -> RangeServeLayer {
+    let limits = RedisLimits::new(redis.url()).unwrap().prefix(prefix);
+    RangeServeLayer::new()
+        .chunk_size(CHUNK as usize)
+        .quota(Quota::new(QUOTA, Duration::from_secs(86_400)))
+        .redis(limits)
+}
+
+/// One download by client 10.0.0.1: its status and the bytes received.
+async fn download(layer: &RangeServeLayer) -> (StatusCode, u64) {
+    let service = layer.clone().layer(service_fn(handler));
+    let mut request = Request::get("/").body(Empty::new()).unwrap();
+    let peer: SocketAddr = "10.0.0.1:1000".parse().unwrap();
+    request.extensions_mut().insert(peer);
+    let response = service.oneshot(request).await.unwrap();
+    let status = response.status();
+    let mut body = response.into_body();
+    let mut bytes = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        bytes += frame.into_data().unwrap().len() as u64;
+    }
+    (status, bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_alternating_between_replicas_gets_its_quota_in_total() {
+    let Some(redis) = RedisServer::start_or_skip("quota_across_replicas") else {
+        return;
+    };
+    let replicas = [replica(&redis, "q1"), replica(&redis, "q1")];
+    let mut total = 0;
+    let mut refused = [false, false];
+    for turn in 0..40 {
+        let (status, bytes) = download(&replicas[turn % 2]).await;
+        total += bytes;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(bytes, 0);
+            refused[turn % 2] = true;
+        }
+        if refused == [true, true] {
+            break;
+        }
+    }
+    assert_eq!(
+        refused,
+        [true, true],
+        "both replicas refuse once it is spent"
+    );
+    // The quota, and at most one chunk more per replica.
+    assert!(total >= QUOTA - CHUNK, "{total}");
+    assert!(total <= QUOTA + 2 * CHUNK, "{total}");
+    // Redis counted it under one key, with the window's expiry.
+    let day = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400;
+    let key = format!("q1:quota:10.0.0.1@1048576/86400000:{day}");
+    let used: u64 = redis.command(&["GET", &key]).parse().unwrap();
+    assert!(used >= QUOTA && used <= total, "{used} {total}");
+    let ttl: i64 = redis.command(&["PTTL", &key])[1..].parse().unwrap();
+    assert!(ttl > 0 && ttl <= 86_401_000, "{ttl}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_away_a_replica_serves_its_share_of_what_was_left_never_more() {
+    let Some(mut redis) = RedisServer::start_or_skip("quota_fallback") else {
+        return;
+    };
+    let (one, two) = (replica(&redis, "q2"), replica(&redis, "q2"));
+    // Both replicas lease (and beat): each learns there are two.
+    let mut before = 0;
+    for layer in [&one, &two, &one] {
+        let (status, bytes) = download(layer).await;
+        assert_eq!(status, StatusCode::OK);
+        before += bytes;
+    }
+    redis.kill();
+    let mut during = 0;
+    let mut refused = false;
+    for _ in 0..20 {
+        let (status, bytes) = download(&one).await;
+        during += bytes;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "a replica without Redis is not unlimited");
+    // Half of what was left (two replicas), plus what it had leased and a
+    // chunk: well under what was left.
+    let left = QUOTA - before;
+    assert!(during > 0, "it goes on without Redis");
+    assert!(during <= left / 2 + 2 * CHUNK, "{during} of {left}");
+}
