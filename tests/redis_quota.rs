@@ -122,3 +122,86 @@ async fn while_redis_is_away_a_replica_serves_its_share_of_what_was_left_never_m
     assert!(during > 0, "it goes on without Redis");
     assert!(during <= left / 2 + 2 * CHUNK, "{during} of {left}");
 }
+
+/// The scripts Redis ran so far (`INFO commandstats`, `evalsha` and `eval`).
+fn scripts(redis: &RedisServer) -> u64 {
+    let info = redis.command(&["INFO", "commandstats"]);
+    info.lines()
+        .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
+        .filter_map(|line| {
+            let calls = line.split("calls=").nth(1)?;
+            calls.split(',').next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// Measures, for BENCHMARKS.md: Redis scripts per second for 1,000 streams at
+/// 16 KiB/s each (1,000 clients) under a quota, with leases of 10 MiB (a 1 GiB
+/// quota) and of 160 KiB (16 MiB), and the time to admit a request of a client
+/// this replica has not seen (one round trip) and of one it has.
+///
+/// ```text
+/// cargo test --release --features redis --test redis_quota -- --ignored --nocapture
+/// ```
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, minutes of CPU"]
+async fn redis_load_of_throttled_streams_under_a_quota() {
+    use tower_range_serve::Bandwidth;
+    let Some(redis) = RedisServer::start_or_skip("quota_load") else {
+        return;
+    };
+    for (name, quota) in [("1GiB/1d", 1u64 << 30), ("16MiB/1d", 16 << 20)] {
+        let limits = RedisLimits::new(redis.url()).unwrap().prefix(name);
+        let layer = RangeServeLayer::new()
+            .rate(Bandwidth::kib(16))
+            .quota(Quota::new(quota, Duration::from_secs(86_400)))
+            .redis(limits);
+        let service = layer.layer(service_fn(|_: Request<Empty<Bytes>>| async {
+            Ok::<_, Infallible>(
+                FileResponse::from_bytes(Bytes::from(vec![1; 1 << 20])).into_response(),
+            )
+        }));
+        let mut tasks = Vec::new();
+        for client in 0..1000u32 {
+            let service = service.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut request = Request::get("/").body(Empty::new()).unwrap();
+                let peer = SocketAddr::from(([10, 1, (client >> 8) as u8, client as u8], 1000));
+                request.extensions_mut().insert(peer);
+                let mut body = service.oneshot(request).await.unwrap().into_body();
+                while let Some(Ok(_)) = body.frame().await {}
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (before, start) = (scripts(&redis), std::time::Instant::now());
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let per_second = (scripts(&redis) - before) as f64 / start.elapsed().as_secs_f64();
+        for task in &tasks {
+            task.abort();
+        }
+        eprintln!("quota {name}: 1,000 streams at 16 KiB/s: {per_second:.1} Redis scripts/s");
+        assert!(per_second < 1000.0, "{per_second}");
+    }
+
+    // Admission: a client new to this replica waits for one lease.
+    let limits = RedisLimits::new(redis.url()).unwrap().prefix("admit");
+    let layer = RangeServeLayer::new()
+        .quota(Quota::new(1 << 30, Duration::from_secs(86_400)))
+        .redis(limits);
+    let service = layer.layer(service_fn(handler));
+    for (name, clients) in [("new client", 1000u32), ("known client", 1)] {
+        let start = std::time::Instant::now();
+        for n in 0..1000u32 {
+            let client = n % clients;
+            let mut request = Request::get("/").body(Empty::new()).unwrap();
+            let peer = SocketAddr::from(([10, 2, (client >> 8) as u8, client as u8], 1000));
+            request.extensions_mut().insert(peer);
+            let response = service.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+        eprintln!(
+            "admission, {name}: {:?} per request",
+            start.elapsed() / 1000
+        );
+    }
+}

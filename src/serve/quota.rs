@@ -23,7 +23,7 @@ pub(crate) enum Admission {
 /// after it under [`QuotaExhausted::Reduce`] (at the reduced rate).
 pub(crate) fn admission(account: &Arc<Account>, exhausted: QuotaExhausted) -> Admission {
     match account.check(1) {
-        Check::Allowed => Admission::Open,
+        Check::Allowed(_) => Admission::Open,
         Check::Spent if exhausted.reduced().is_some() => Admission::Open,
         Check::Spent => Admission::Spent,
         Check::Wait(wait) => Admission::Wait(wait),

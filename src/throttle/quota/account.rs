@@ -14,8 +14,9 @@ use super::window::{Clock, Window};
 
 /// What an account answers before a chunk (or a download) goes.
 pub(crate) enum Check {
-    /// Send it; then [`Account::charge`] what was sent.
-    Allowed,
+    /// Send it; then [`Account::charge`] what was sent. With what is left
+    /// of the quota, as far as this process knows.
+    Allowed(u64),
     /// The quota is spent until the window ends.
     Spent,
     /// Ask again when this is ready (a lease from the store is on its way).
@@ -25,7 +26,7 @@ pub(crate) enum Check {
 impl std::fmt::Debug for Check {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::Allowed => "Allowed",
+            Self::Allowed(_) => "Allowed",
             Self::Spent => "Spent",
             Self::Wait(_) => "Wait",
         })
@@ -104,9 +105,10 @@ impl Account {
         if let Some(shared) = &self.shared {
             return shared.check(self, &mut state, len);
         }
-        match state.spent < self.quota.bytes() {
-            true => Check::Allowed,
-            false => Check::Spent,
+        let _ = len;
+        match self.quota.bytes().checked_sub(state.spent) {
+            Some(left) if left > 0 => Check::Allowed(left),
+            _ => Check::Spent,
         }
     }
 
@@ -123,6 +125,10 @@ impl Account {
     /// Bytes left in this window, as far as this process knows.
     pub(crate) fn remaining(&self) -> u64 {
         let state = self.state();
+        self.remaining_in(&state)
+    }
+
+    pub(super) fn remaining_in(&self, state: &State) -> u64 {
         #[cfg(feature = "redis")]
         if self.shared.is_some() {
             if let Some(remaining) = state.lease.remaining(self.quota) {
@@ -130,14 +136,6 @@ impl Account {
             }
         }
         self.quota.bytes().saturating_sub(state.spent)
-    }
-
-    /// The largest chunk that does not go beyond the quota, as far as this
-    /// process knows (at least one byte): a single download ends exactly at
-    /// its quota.
-    pub(crate) fn max_chunk(&self, configured: usize) -> usize {
-        let remaining = usize::try_from(self.remaining()).unwrap_or(usize::MAX);
-        configured.min(remaining.max(1))
     }
 
     /// How long until the window ends.
@@ -174,21 +172,20 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_quota_is_spent_within_a_window_and_renewed_by_the_next() {
         let account = account(1000, 60);
-        assert!(matches!(account.check(600), Check::Allowed));
+        assert!(matches!(account.check(600), Check::Allowed(1000)));
         account.charge(600);
         assert_eq!(account.remaining(), 400);
-        assert_eq!(account.max_chunk(4096), 400);
+        assert!(matches!(account.check(600), Check::Allowed(400)));
         account.charge(400);
         assert!(matches!(account.check(1), Check::Spent));
         assert_eq!(account.remaining(), 0);
-        assert_eq!(account.max_chunk(4096), 1);
         tokio::time::advance(Duration::from_secs(59)).await;
         assert!(matches!(account.check(1), Check::Spent));
         assert_eq!(account.reset(), Duration::from_secs(1));
         assert!(!account.ended(Instant::now()));
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(account.ended(Instant::now()));
-        assert!(matches!(account.check(1), Check::Allowed));
+        assert!(matches!(account.check(1), Check::Allowed(1000)));
         assert_eq!(account.remaining(), 1000);
         assert_eq!(account.reset(), Duration::from_secs(60));
     }

@@ -21,6 +21,9 @@ pub(crate) struct QuotaGate {
     min_chunk: u64,
     /// Set while the quota is spent under [`QuotaExhausted::Reduce`].
     reduced: Option<Pacer>,
+    /// What was left of the quota at the last check, less what went since
+    /// (more than is left if other downloads of the client spent meanwhile).
+    left: u64,
     wait: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
@@ -32,6 +35,7 @@ impl QuotaGate {
     /// `min_chunk`: the smallest chunk at a reduced rate (see [`Pacer::new`]).
     pub(crate) fn new(account: Arc<Account>, exhausted: QuotaExhausted, min_chunk: u64) -> Self {
         Self {
+            left: account.remaining(),
             account,
             exhausted,
             min_chunk,
@@ -40,13 +44,15 @@ impl QuotaGate {
         }
     }
 
-    /// The largest next chunk, at most `max`: no more than is left of the
-    /// quota, or a reduced rate's pacing chunk.
+    /// The largest next chunk, at most `max`: no more than was left of the
+    /// quota at the last check (at least a byte; a download alone ends
+    /// exactly at its quota), or a reduced rate's pacing chunk.
     pub(crate) fn max_chunk(&self, max: usize) -> usize {
-        match &self.reduced {
-            Some(pacer) => max.min(usize::try_from(pacer.chunk()).unwrap_or(usize::MAX)),
-            None => self.account.max_chunk(max),
-        }
+        let bound = match &self.reduced {
+            Some(pacer) => pacer.chunk(),
+            None => self.left.max(1),
+        };
+        max.min(usize::try_from(bound).unwrap_or(usize::MAX))
     }
 
     /// Ready with `Ok` when a chunk of `len` bytes may go (it is charged by
@@ -63,12 +69,14 @@ impl QuotaGate {
                 self.wait = None;
             }
             match self.account.check(len as u64) {
-                Check::Allowed => {
+                Check::Allowed(left) => {
                     self.reduced = None;
+                    self.left = left;
                     return Poll::Ready(Ok(()));
                 }
                 Check::Wait(wait) => self.wait = Some(wait),
                 Check::Spent => {
+                    self.left = 0;
                     let Some(rate) = self.exhausted.reduced() else {
                         return Poll::Ready(Err(Spent));
                     };
@@ -86,6 +94,7 @@ impl QuotaGate {
     /// Charges `len` bytes that went.
     pub(crate) fn sent(&mut self, len: usize) {
         self.account.charge(len as u64);
+        self.left = self.left.saturating_sub(len as u64);
         if let Some(pacer) = &mut self.reduced {
             pacer.charge(len as u64);
         }

@@ -86,9 +86,12 @@ impl Shared {
     }
 
     pub(super) fn check(&self, account: &Arc<Account>, state: &mut State, len: u64) -> Check {
+        let remaining = state.lease.remaining(account.quota());
+        let remaining =
+            remaining.unwrap_or_else(|| account.quota().bytes().saturating_sub(state.spent));
         let lease = &mut state.lease;
         if lease.balance >= len || (lease.exhausted && lease.balance > 0) {
-            return Check::Allowed;
+            return Check::Allowed(remaining);
         }
         if lease.exhausted {
             return Check::Spent;
@@ -129,7 +132,7 @@ impl Shared {
             unleased / u64::from(replicas.max(1))
         });
         match left > 0 {
-            true => Check::Allowed,
+            true => Check::Allowed(left.min(remaining)),
             // The store may answer again at once: its answer decides.
             false if probing => {
                 let mut refilled = self.refilled.subscribe();

@@ -15,7 +15,7 @@ fn account(store: &Arc<dyn Store>, quota: Quota) -> Arc<Account> {
 async fn send(account: &Arc<Account>, len: u64) -> bool {
     loop {
         match account.check(len) {
-            Check::Allowed => {
+            Check::Allowed(_) => {
                 account.charge(len);
                 return true;
             }
