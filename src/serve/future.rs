@@ -128,17 +128,7 @@ where
                     return Poll::Ready(Ok(Response::from_parts(parts, body)));
                 }
                 let admitting = this.admitting.take().expect("checked above");
-                let mut parts = admitting.parts;
-                let body = stream(
-                    admitting.body,
-                    &mut parts,
-                    admitting.captured,
-                    admitting.rate,
-                    admitting.ranges,
-                    admitting.file_len,
-                    admitting.quota.map(|(account, _)| account),
-                    this.config,
-                );
+                let (parts, body) = stream(admitting, this.config);
                 return Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::range(body))));
             }
             let mut response = ready!(this.inner.as_mut().poll(cx))?;
@@ -267,28 +257,28 @@ fn transformed<B>(response: &Response<B>, representation: &Representation) -> bo
         || length.is_some_and(|length| length != Some(representation.source.len()))
 }
 
-/// Admits a body under the bandwidth policy and tracks its life; answers 429 for
-/// a client over its stream limit.
-fn stream(
-    body: RangeBody,
-    parts: &mut http::response::Parts,
-    captured: Captured,
-    rate: Option<crate::Bandwidth>,
-    ranges: Option<Vec<(u64, u64)>>,
-    file_len: u64,
-    quota: Option<std::sync::Arc<crate::throttle::quota::Account>>,
-    config: &Config,
-) -> RangeBody {
+/// Admits a body (its client's quota allowed it) under the bandwidth policy
+/// and tracks its life; answers 429 for a client over its stream limit.
+fn stream(admitting: Admitting, config: &Config) -> (http::response::Parts, RangeBody) {
+    let Admitting {
+        mut parts,
+        body,
+        captured,
+        rate,
+        ranges,
+        file_len,
+        quota,
+    } = admitting;
     let client = captured.policy.client.clone();
-    let gate = quota.map(|account| {
-        quota::inform(parts, &account);
+    let gate = quota.map(|(account, _)| {
+        quota::inform(&mut parts, &account);
         config.bandwidth.quota_gate(account, &captured.policy)
     });
     let body = match config.bandwidth.admit(captured.policy, rate) {
         Ok(Some(throttle)) => body.throttled(throttle),
         Ok(None) => body,
         Err(TooManyStreams) => {
-            too_many_streams(parts, config.retry_after);
+            too_many_streams(&mut parts, config.retry_after);
             for name in [quota_headers::RATELIMIT, quota_headers::RATELIMIT_POLICY] {
                 parts.headers.remove(name);
             }
@@ -299,7 +289,7 @@ fn stream(
                 Some(Refusal::TooManyStreams),
                 0,
             );
-            return RangeBody::empty();
+            return (parts, RangeBody::empty());
         }
     };
     let response = ResponseInfo {
@@ -315,7 +305,8 @@ fn stream(
         Some(gate) => body.quota(gate),
         None => body,
     };
-    body.tracked(config.lifecycle.track(captured.request, response))
+    let body = body.tracked(config.lifecycle.track(captured.request, response));
+    (parts, body)
 }
 
 impl<F> std::fmt::Debug for ResponseFuture<F> {

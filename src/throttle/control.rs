@@ -11,8 +11,9 @@ use super::redis::Store;
 use super::shared::{Clients, SharedLimit};
 
 /// The shared limits of a [`RangeServeLayer`](crate::RangeServeLayer): the rate
-/// each client's responses share, the total rate of all of them, and the table
-/// of clients with running streams.
+/// each client's responses share, the total rate of all of them, the table
+/// of clients with running streams, and the clients' quota accounts (see
+/// [`throttle`](crate::throttle#quotas)).
 ///
 /// A layer makes its own when it is configured: each call of
 /// [`client_rate`](crate::RangeServeLayer::client_rate),

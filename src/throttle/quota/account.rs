@@ -20,6 +20,7 @@ pub(crate) enum Check {
     /// The quota is spent until the window ends.
     Spent,
     /// Ask again when this is ready (a lease from the store is on its way).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Wait(Pin<Box<dyn Future<Output = ()> + Send>>),
 }
 
@@ -100,12 +101,12 @@ impl Account {
     /// quota is left (the chunk that spends the last byte goes whole; see
     /// [`max_chunk`](Self::max_chunk)).
     pub(crate) fn check(self: &std::sync::Arc<Self>, len: u64) -> Check {
-        let mut state = self.state();
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
-            return shared.check(self, &mut state, len);
+            return shared.check(self, &mut self.state(), len);
         }
         let _ = len;
+        let state = self.state();
         match self.quota.bytes().checked_sub(state.spent) {
             Some(left) if left > 0 => Check::Allowed(left),
             _ => Check::Spent,

@@ -151,6 +151,8 @@ impl Shared {
 async fn refill(account: Arc<Account>, probe: bool) {
     let shared = account.shared.as_ref().expect("a shared account");
     let (store, policy) = (&shared.store, shared.store.policy());
+    // An idle replica still counts in the fleet (see `Fallback`).
+    crate::throttle::redis::tasks::keep_beating(store);
     let quota = account.quota();
     let ask = {
         let mut state = account.state();

@@ -100,6 +100,7 @@ impl Quota {
 
     /// The bytes leased from Redis at once: 1% of the quota, at least 64 KiB,
     /// at most the quota.
+    #[cfg(feature = "redis")]
     pub(crate) fn lease(self) -> u64 {
         (self.bytes / 100).max(64 * 1024).min(self.bytes).max(1)
     }
@@ -161,6 +162,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "redis")]
     fn leases_are_a_hundredth_within_64_kib_and_the_quota() {
         let day = Duration::from_secs(86_400);
         assert_eq!(Quota::new(1 << 30, day).lease(), (1 << 30) / 100);

@@ -16,7 +16,7 @@ mod leases;
 mod limits;
 mod scripts;
 pub(crate) mod store;
-mod tasks;
+pub(crate) mod tasks;
 #[cfg(test)]
 pub(crate) mod testing;
 
