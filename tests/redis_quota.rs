@@ -76,6 +76,7 @@ async fn a_client_alternating_between_replicas_gets_its_quota_in_total() {
         "both replicas refuse once it is spent"
     );
     // The quota, and at most one chunk more per replica.
+    eprintln!("two replicas: {total} bytes delivered for a quota of {QUOTA}");
     assert!(total >= QUOTA - CHUNK, "{total}");
     assert!(total <= QUOTA + 2 * CHUNK, "{total}");
     // Redis counted it under one key, with the window's expiry.
@@ -119,6 +120,7 @@ async fn while_redis_is_away_a_replica_serves_its_share_of_what_was_left_never_m
     // Half of what was left (two replicas), plus what it had leased and a
     // chunk: well under what was left.
     let left = QUOTA - before;
+    eprintln!("Redis away: {during} bytes delivered of {left} left");
     assert!(during > 0, "it goes on without Redis");
     assert!(during <= left / 2 + 2 * CHUNK, "{during} of {left}");
 }
