@@ -264,6 +264,7 @@ pub use self::throttle::bandwidth::Bandwidth;
 pub use self::throttle::client_key::ClientKey;
 pub use self::throttle::control::BandwidthControl;
 pub use self::throttle::policy::Policy;
+pub use self::throttle::quota::{Quota, QuotaExhausted};
 
 /// The error type of [`ResponseBody`]: the inner body's error or an I/O error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

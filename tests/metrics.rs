@@ -288,3 +288,37 @@ fn metrics_are_recorded_beside_the_users_observers() {
     assert_eq!(first.0.load(Ordering::SeqCst), 2);
     assert_eq!(second.0.load(Ordering::SeqCst), 2);
 }
+
+/// A link the signed-links layer refuses counts as a refusal with the cause
+/// `signed_link` (the layer runs before the range layer, so without its labels).
+#[test]
+fn refused_signed_links_are_counted() {
+    use tower_range_serve::signed::{KeySet, SignedLinksLayer, SigningKey};
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("data.bin"), vec![1u8; LEN]).unwrap();
+    let key = SigningKey::new("k1", [7u8; 32]).unwrap();
+    let service = SignedLinksLayer::new(KeySet::new(key)).layer(
+        RangeServeLayer::new()
+            .metrics(Metrics::new())
+            .layer(ServeDir::new(root.path())),
+    );
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            for _ in 0..3 {
+                let response = service.clone().oneshot(request("GET", &[])).await.unwrap();
+                assert_eq!(response.status(), StatusCode::FORBIDDEN);
+            }
+        })
+    });
+    let figures = figures(&snapshotter);
+    assert_eq!(
+        counter(&figures, "range_serve_refusals_total{cause=signed_link}"),
+        3
+    );
+}

@@ -19,6 +19,9 @@
 //! bytes per second, or with units: `256KiB`, `1MiB`, `10MB`. With `--redis URL`
 //! the client and total rates are shared by every server given the same Redis
 //! (`--redis-prefix`, `--redis-fallback share|wait`, `--replicas N`).
+//! `--quota BYTES/DURATION` (e.g. `1GiB/1d`, `4MiB/60s`) gives each client that
+//! many bytes per period (429 after, or `--quota-exhausted RATE` to go on
+//! slowly); shared the same way with `--redis`.
 //!
 //! Directories: `/` and every folder without an `index.html` show a listing
 //! (`--no-listing` turns listings off). Files with precompressed sidecars
@@ -61,6 +64,7 @@ mod demo;
 mod downloads;
 mod metrics;
 mod progress;
+mod quota;
 mod signal;
 mod signing;
 
@@ -190,7 +194,10 @@ struct Args {
     #[arg(long, value_name = "BYTES", default_value = "512KiB", value_parser = bytes)]
     send_buffer: u64,
 
-    /// Redis that makes --client-rate and --total-rate cluster-wide: every
+    #[command(flatten)]
+    quota: quota::QuotaArgs,
+
+    /// Redis that makes --client-rate, --total-rate and --quota cluster-wide: every
     /// server given the same URL draws from one budget per client and one in
     /// total, e.g. redis://127.0.0.1:6379.
     #[arg(long, value_name = "URL")]
@@ -576,6 +583,7 @@ fn layer(
     if let Some(max) = args.max_streams_per_client {
         layer = layer.max_streams_per_client(max);
     }
+    layer = args.quota.apply(layer);
     if let Some(url) = &args.redis {
         let fallback = match args.redis_fallback.as_str() {
             "wait" => Fallback::Wait,
@@ -709,6 +717,9 @@ fn print_banner(source: &Source, addr: SocketAddr, args: &Args, keys: Option<&Ke
             None => String::new(),
         },
     );
+    if let Some(quota) = args.quota.describe() {
+        println!("{quota}");
+    }
     match args.digest.0 {
         Some(algorithm) => println!(
             "digests: when asked (Want-Repr-Digest, Want-Digest), from NAME.sha256 or \

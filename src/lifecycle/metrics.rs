@@ -34,7 +34,7 @@ use super::observer::{Answer, Download, End, Observer};
 /// | Name | Type | Labels | What |
 /// |---|---|---|---|
 /// | `range_serve_responses_total` | counter | `http_request_method`, `http_response_status_code` | every answer to a file-backed `GET` or `HEAD`: 200, 206, 304, 412, 416, 429, 503 … |
-/// | `range_serve_refusals_total` | counter | `cause`: `stream_cap`, `shutting_down` | requests refused by the layer itself (429, 503); see [`Refusal::as_str`](super::Refusal::as_str) |
+/// | `range_serve_refusals_total` | counter | `cause`: `stream_cap`, `quota`, `shutting_down`, `signed_link` | requests refused by the layer itself (429, 503); see [`Refusal::as_str`](super::Refusal::as_str) |
 /// | `range_serve_active_downloads` | gauge | | downloads running now (a body being sent) |
 /// | `range_serve_sent_bytes_total` | counter | | body bytes handed to the server, live |
 /// | `range_serve_downloads_total` | counter | `outcome`: `complete`, `client_gone`, `idle_timeout`, `failed`, `shutdown`, `cancelled` | ended downloads; see [`Outcome::as_str`](super::Outcome::as_str) |

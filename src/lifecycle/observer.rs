@@ -75,11 +75,15 @@ pub enum Outcome {
     Shutdown,
     /// Ended through its [`CancelHandle`].
     Cancelled,
+    /// Ended because the client spent its [`Quota`](crate::Quota) (under
+    /// [`QuotaExhausted::End`](crate::QuotaExhausted::End)); it may resume
+    /// when the window ends.
+    QuotaExhausted,
 }
 
 impl Outcome {
     /// A short lowercase name: `complete`, `client_gone`, `idle_timeout`,
-    /// `failed`, `shutdown`, `cancelled` (the `outcome` label of
+    /// `failed`, `shutdown`, `cancelled`, `quota_exhausted` (the `outcome` label of
     /// [`Metrics`](super::Metrics)).
     ///
     /// ```
@@ -95,6 +99,7 @@ impl Outcome {
             Outcome::Failed(_) => "failed",
             Outcome::Shutdown => "shutdown",
             Outcome::Cancelled => "cancelled",
+            Outcome::QuotaExhausted => "quota_exhausted",
         }
     }
 }
@@ -148,10 +153,14 @@ pub enum Refusal {
     TooManyStreams,
     /// 503: the layer is shutting down.
     ShuttingDown,
+    /// 429: the client has spent its [`Quota`](crate::Quota) for the current
+    /// window (under [`QuotaExhausted::End`](crate::QuotaExhausted::End)).
+    /// `HEAD` gets it too, as its `GET` would.
+    Quota,
 }
 
 impl Refusal {
-    /// A short lowercase name: `stream_cap`, `shutting_down` (the `cause`
+    /// A short lowercase name: `stream_cap`, `shutting_down`, `quota` (the `cause`
     /// label of [`Metrics`](super::Metrics)).
     ///
     /// ```
@@ -163,6 +172,7 @@ impl Refusal {
         match self {
             Refusal::TooManyStreams => "stream_cap",
             Refusal::ShuttingDown => "shutting_down",
+            Refusal::Quota => "quota",
         }
     }
 }

@@ -8,11 +8,13 @@ use pin_project_lite::pin_project;
 
 use super::ResponseBody;
 use super::layer::Config;
+use super::quota::{self, Admission};
 use super::respond::{respond, too_many_streams, unavailable};
 use crate::RangeBody;
 use crate::lifecycle::{Refusal, RequestInfo, ResponseInfo};
 use crate::protocol::{Conditions, Validators, decide};
 use crate::serve::Representation;
+use crate::throttle::quota::headers as quota_headers;
 use crate::throttle::{Policy, TooManyStreams};
 
 /// What the service kept of a `GET` or `HEAD` request.
@@ -47,8 +49,26 @@ pin_project! {
         inner: F,
         captured: Option<Captured>,
         config: Config,
+        // A download waiting for its client's quota (a lease from Redis).
+        admitting: Option<Admitting>,
     }
 }
+
+/// A download decided but not started: its client's quota is being asked.
+struct Admitting {
+    parts: http::response::Parts,
+    body: RangeBody,
+    captured: Captured,
+    rate: Option<crate::Bandwidth>,
+    ranges: Option<Vec<(u64, u64)>>,
+    file_len: u64,
+    quota: Option<(
+        std::sync::Arc<crate::throttle::quota::Account>,
+        Option<Wait>,
+    )>,
+}
+
+type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl<F> ResponseFuture<F> {
     pub(crate) fn new(inner: F, captured: Option<Captured>, config: Config) -> Self {
@@ -56,6 +76,7 @@ impl<F> ResponseFuture<F> {
             inner,
             captured,
             config,
+            admitting: None,
         }
     }
 }
@@ -67,98 +88,159 @@ where
     type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut response = ready!(this.inner.poll(cx))?;
-        let representation = response.extensions_mut().remove::<Representation>();
-        let (Some(representation), Some(captured)) = (representation, this.captured.take()) else {
-            return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
-        };
-        // A file sent under another status (a custom 404 page, say) is not a
-        // representation of the target resource: no ranges, no preconditions.
-        // Nor is a body that an inner layer transformed (compressed, say): its
-        // bytes are no longer the source's.
-        if response.status() != StatusCode::OK || transformed(&response, &representation) {
-            return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
-        }
-
-        // The handler's body streams the whole file; it has not read anything yet
-        // and is replaced.
-        let (mut parts, _whole) = response.into_parts();
-        let config = &*this.config;
-        if config.lifecycle.is_shutting_down() {
-            unavailable(&mut parts, config.retry_after);
-            config.lifecycle.answered(
-                &captured.request,
-                parts.status,
-                captured.policy.client,
-                Some(Refusal::ShuttingDown),
-                0,
-            );
-            return Poll::Ready(Ok(Response::from_parts(
-                parts,
-                ResponseBody::range(RangeBody::empty()),
-            )));
-        }
-        let len = representation.source.len();
-        let decision = {
-            let validators = Validators::from_headers(&parts.headers, SystemTime::now());
-            decide(&captured.conditions, &validators, len, config.max_ranges)
-        };
-        let ranges = config
-            .lifecycle
-            .observer
-            .as_ref()
-            .map(|_| decision.ranges(len));
-        let body = respond(
-            &mut parts,
-            decision,
-            representation.source,
-            config.chunk_size,
-        )
-        .read_ahead(config.read_ahead);
-        #[cfg(feature = "digest")]
-        crate::digest::respond(
-            &mut parts,
-            captured.head,
-            &representation.digest,
-            &captured.digest,
-            &config.digest,
-        );
-        let body = if captured.head || http_body::Body::is_end_stream(&body) {
-            // The status a GET would get: 429 when it would be over its streams.
-            let refused = captured.head
-                && !http_body::Body::is_end_stream(&body)
-                && !config.bandwidth.would_admit(&captured.policy);
-            if refused {
-                too_many_streams(&mut parts, config.retry_after);
+        let mut this = self.project();
+        loop {
+            if let Some(admitting) = this.admitting.as_mut() {
+                // The client's quota: 429 if spent, wait if Redis is being asked.
+                let mut spent = None;
+                if let Some((account, wait)) = &mut admitting.quota {
+                    let exhausted = admitting.captured.policy.quota_exhausted;
+                    loop {
+                        if let Some(pending) = wait {
+                            ready!(pending.as_mut().poll(cx));
+                            *wait = None;
+                        }
+                        match quota::admission(account, exhausted) {
+                            Admission::Open => break,
+                            Admission::Wait(pending) => *wait = Some(pending),
+                            Admission::Spent => {
+                                spent = Some(account.clone());
+                                break;
+                            }
+                        }
+                    }
+                }
+                if let Some(account) = spent {
+                    let Admitting {
+                        mut parts,
+                        captured,
+                        ..
+                    } = this.admitting.take().expect("checked above");
+                    quota::refuse(&mut parts, &account);
+                    this.config.lifecycle.answered(
+                        &captured.request,
+                        parts.status,
+                        captured.policy.client,
+                        Some(Refusal::Quota),
+                        0,
+                    );
+                    let body = ResponseBody::range(RangeBody::empty());
+                    return Poll::Ready(Ok(Response::from_parts(parts, body)));
+                }
+                let admitting = this.admitting.take().expect("checked above");
+                let (parts, body) = stream(admitting, this.config);
+                return Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::range(body))));
             }
-            let sent = match captured.head {
-                true => 0,
-                false => http_body::Body::size_hint(&body).exact().unwrap_or(0),
+            let mut response = ready!(this.inner.as_mut().poll(cx))?;
+            let representation = response.extensions_mut().remove::<Representation>();
+            let (Some(representation), Some(captured)) = (representation, this.captured.take())
+            else {
+                return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
             };
-            config.lifecycle.answered(
-                &captured.request,
-                parts.status,
-                captured.policy.client,
-                refused.then_some(Refusal::TooManyStreams),
-                sent,
-            );
-            match captured.head {
-                true => RangeBody::empty(),
-                false => body,
+            // A file sent under another status (a custom 404 page, say) is not a
+            // representation of the target resource: no ranges, no preconditions.
+            // Nor is a body that an inner layer transformed (compressed, say): its
+            // bytes are no longer the source's.
+            if response.status() != StatusCode::OK || transformed(&response, &representation) {
+                return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
             }
-        } else {
-            stream(
-                body,
+
+            // The handler's body streams the whole file; it has not read anything yet
+            // and is replaced.
+            let (mut parts, _whole) = response.into_parts();
+            let config = &*this.config;
+            if config.lifecycle.is_shutting_down() {
+                unavailable(&mut parts, config.retry_after);
+                config.lifecycle.answered(
+                    &captured.request,
+                    parts.status,
+                    captured.policy.client,
+                    Some(Refusal::ShuttingDown),
+                    0,
+                );
+                return Poll::Ready(Ok(Response::from_parts(
+                    parts,
+                    ResponseBody::range(RangeBody::empty()),
+                )));
+            }
+            let len = representation.source.len();
+            let decision = {
+                let validators = Validators::from_headers(&parts.headers, SystemTime::now());
+                decide(&captured.conditions, &validators, len, config.max_ranges)
+            };
+            let ranges = config
+                .lifecycle
+                .observer
+                .as_ref()
+                .map(|_| decision.ranges(len));
+            let body = respond(
                 &mut parts,
-                captured,
-                representation.rate,
-                ranges,
-                len,
-                config,
+                decision,
+                representation.source,
+                config.chunk_size,
             )
-        };
-        Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::range(body))))
+            .read_ahead(config.read_ahead);
+            #[cfg(feature = "digest")]
+            crate::digest::respond(
+                &mut parts,
+                captured.head,
+                &representation.digest,
+                &captured.digest,
+                &config.digest,
+            );
+            let account = config.bandwidth.quota_account(&captured.policy);
+            let body = if captured.head || http_body::Body::is_end_stream(&body) {
+                // The status a GET would get: 429 when it would be over its streams
+                // or its quota (as far as this process knows).
+                let would_stream = captured.head && !http_body::Body::is_end_stream(&body);
+                let refused = match &account {
+                    Some(account) if would_stream => {
+                        let spent = quota::spent_now(account, captured.policy.quota_exhausted);
+                        match spent {
+                            true => quota::refuse(&mut parts, account),
+                            false => quota::inform(&mut parts, account),
+                        }
+                        spent.then_some(Refusal::Quota)
+                    }
+                    _ => None,
+                };
+                let refused = refused.or_else(|| {
+                    let over = would_stream && !config.bandwidth.would_admit(&captured.policy);
+                    over.then(|| {
+                        too_many_streams(&mut parts, config.retry_after);
+                        Refusal::TooManyStreams
+                    })
+                });
+                let sent = match captured.head {
+                    true => 0,
+                    false => http_body::Body::size_hint(&body).exact().unwrap_or(0),
+                };
+                config.lifecycle.answered(
+                    &captured.request,
+                    parts.status,
+                    captured.policy.client,
+                    refused,
+                    sent,
+                );
+                match captured.head {
+                    true => RangeBody::empty(),
+                    false => body,
+                }
+            } else {
+                // The download starts once its client's quota says so.
+                *this.admitting = Some(Admitting {
+                    parts,
+                    body,
+                    captured,
+                    rate: representation.rate,
+                    ranges,
+                    file_len: len,
+                    quota: account.map(|account| (account, None)),
+                });
+                continue;
+            };
+            return Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::range(body))));
+        }
     }
 }
 
@@ -175,23 +257,31 @@ fn transformed<B>(response: &Response<B>, representation: &Representation) -> bo
         || length.is_some_and(|length| length != Some(representation.source.len()))
 }
 
-/// Admits a body under the bandwidth policy and tracks its life; answers 429 for
-/// a client over its stream limit.
-fn stream(
-    body: RangeBody,
-    parts: &mut http::response::Parts,
-    captured: Captured,
-    rate: Option<crate::Bandwidth>,
-    ranges: Option<Vec<(u64, u64)>>,
-    file_len: u64,
-    config: &Config,
-) -> RangeBody {
+/// Admits a body (its client's quota allowed it) under the bandwidth policy
+/// and tracks its life; answers 429 for a client over its stream limit.
+fn stream(admitting: Admitting, config: &Config) -> (http::response::Parts, RangeBody) {
+    let Admitting {
+        mut parts,
+        body,
+        captured,
+        rate,
+        ranges,
+        file_len,
+        quota,
+    } = admitting;
     let client = captured.policy.client.clone();
+    let gate = quota.map(|(account, _)| {
+        quota::inform(&mut parts, &account);
+        config.bandwidth.quota_gate(account, &captured.policy)
+    });
     let body = match config.bandwidth.admit(captured.policy, rate) {
         Ok(Some(throttle)) => body.throttled(throttle),
         Ok(None) => body,
         Err(TooManyStreams) => {
-            too_many_streams(parts, config.retry_after);
+            too_many_streams(&mut parts, config.retry_after);
+            for name in [quota_headers::RATELIMIT, quota_headers::RATELIMIT_POLICY] {
+                parts.headers.remove(name);
+            }
             config.lifecycle.answered(
                 &captured.request,
                 parts.status,
@@ -199,7 +289,7 @@ fn stream(
                 Some(Refusal::TooManyStreams),
                 0,
             );
-            return RangeBody::empty();
+            return (parts, RangeBody::empty());
         }
     };
     let response = ResponseInfo {
@@ -211,7 +301,12 @@ fn stream(
             .exact()
             .unwrap_or_default(),
     };
-    body.tracked(config.lifecycle.track(captured.request, response))
+    let body = match gate {
+        Some(gate) => body.quota(gate),
+        None => body,
+    };
+    let body = body.tracked(config.lifecycle.track(captured.request, response));
+    (parts, body)
 }
 
 impl<F> std::fmt::Debug for ResponseFuture<F> {

@@ -8,6 +8,7 @@ use tower_layer::Layer;
 use super::RangeServe;
 use crate::lifecycle::{self, Observer, Shutdown};
 use crate::source::{DEFAULT_CHUNK_SIZE, DEFAULT_READ_AHEAD};
+use crate::throttle::quota::{Quota, QuotaExhausted};
 use crate::throttle::{Bandwidth, BandwidthControl, ClientKey, Policy, Settings};
 
 /// Settings shared by a layer and the services it makes.
@@ -340,6 +341,44 @@ impl RangeServeLayer {
     /// ```
     pub fn max_streams_per_client(mut self, streams: usize) -> Self {
         self.config.bandwidth.max_streams_per_client = Some(streams);
+        self
+    }
+
+    /// The bytes each client may receive per period (see
+    /// [`throttle`](crate::throttle#quotas)): delivered bytes are counted per
+    /// [`client_key`](Self::client_key) in fixed windows aligned to the epoch;
+    /// a client that has spent its quota gets what
+    /// [`quota_exhausted`](Self::quota_exhausted) says. None by default; the
+    /// [policy function](Self::policy) may set one per request (a tier).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_range_serve::{Quota, RangeServeLayer};
+    ///
+    /// // 10 GiB per day per client.
+    /// let layer = RangeServeLayer::new().quota(Quota::new(10 << 30, Duration::from_secs(86_400)));
+    /// # let _ = layer;
+    /// ```
+    pub fn quota(mut self, quota: Quota) -> Self {
+        self.config.bandwidth.quota = Some(quota);
+        self
+    }
+
+    /// What a client that has spent its [`quota`](Self::quota) gets: by
+    /// default [`QuotaExhausted::End`] (running downloads end, new requests
+    /// get 429 with `Retry-After` until the window ends).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_range_serve::{Bandwidth, Quota, QuotaExhausted, RangeServeLayer};
+    ///
+    /// let layer = RangeServeLayer::new()
+    ///     .quota(Quota::new(1 << 30, Duration::from_secs(86_400)))
+    ///     .quota_exhausted(QuotaExhausted::Reduce(Bandwidth::kib(64)));
+    /// # let _ = layer;
+    /// ```
+    pub fn quota_exhausted(mut self, exhausted: QuotaExhausted) -> Self {
+        self.config.bandwidth.quota_exhausted = exhausted;
         self
     }
 

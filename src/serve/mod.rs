@@ -9,6 +9,7 @@ mod layer;
 #[cfg(feature = "object-store")]
 mod object_headers;
 mod pace;
+mod quota;
 mod ramp;
 mod range_body;
 mod respond;

@@ -1,6 +1,7 @@
 //! [`RangeBody`]: a body that sends exactly its planned bytes, read from a
 //! [`RangeSource`] in bounded chunks, and its frame loop: the throttle says when
-//! a chunk may go (see [`Pace`]), the tracker hears what was sent, and the
+//! a chunk may go (see [`Pace`]), the client's quota whether it may go at all
+//! (see [`QuotaGate`]), the tracker hears what was sent, and the
 //! [`Ramp`] bounds the frames of a large download that has only begun.
 //!
 //! The reading itself (plan, reads in flight, read-ahead) is the source's
@@ -20,6 +21,7 @@ use crate::lifecycle::{Outcome, Tracker};
 use crate::protocol::{ByteRange, Segment};
 use crate::source::RangeSource;
 use crate::source::read::Reader;
+use crate::throttle::quota::{QuotaGate, Spent};
 
 use super::pace::Pace;
 use super::ramp::Ramp;
@@ -62,6 +64,8 @@ pub struct RangeBody {
     throttle: Option<Box<dyn Pace>>,
     /// A chunk read but not yet allowed to go by the throttle.
     held: Option<Bytes>,
+    /// The client's quota, checked before each chunk and charged with it.
+    quota: Option<QuotaGate>,
     /// Shutdown, progress and end reporting.
     tracker: Option<Tracker>,
     /// How large a frame may be by now (see [`Ramp`]).
@@ -75,6 +79,7 @@ impl RangeBody {
             reader: None,
             throttle: None,
             held: None,
+            quota: None,
             tracker: None,
             ramp: Ramp::default(),
         }
@@ -94,6 +99,7 @@ impl RangeBody {
         self.reader = None;
         self.throttle = None;
         self.held = None;
+        self.quota = None;
     }
 
     /// A body sending `segments`, reading source ranges `chunk_size` bytes at a time.
@@ -111,6 +117,7 @@ impl RangeBody {
             reader: Some(reader),
             throttle: None,
             held: None,
+            quota: None,
             tracker: None,
             ramp: Ramp::for_len(remaining),
         }
@@ -127,6 +134,13 @@ impl RangeBody {
     /// Sends no chunk before `throttle` allows it; chunk sizes follow its rates.
     pub(crate) fn throttled(mut self, throttle: impl Pace) -> Self {
         self.throttle = Some(Box::new(throttle));
+        self
+    }
+
+    /// Sends no chunk once `quota` is spent (or paces it, see [`QuotaGate`]),
+    /// and charges it with every chunk that goes.
+    pub(crate) fn quota(mut self, quota: QuotaGate) -> Self {
+        self.quota = Some(quota);
         self
     }
 
@@ -179,13 +193,17 @@ impl Body for RangeBody {
         let configured = reader.chunk_size();
         // A throttled response's chunks follow its rate; the others ramp up.
         let ramped = this.ramp.max_chunk(configured);
-        let max_chunk = |throttle: &Option<Box<dyn Pace>>| match throttle {
-            Some(throttle) => throttle.max_chunk(configured),
-            None => ramped,
+        // Nor more than is left of the client's quota.
+        let max_chunk = |throttle: &Option<Box<dyn Pace>>, quota: &Option<QuotaGate>| {
+            let max = match throttle {
+                Some(throttle) => throttle.max_chunk(configured),
+                None => ramped,
+            };
+            quota.as_ref().map_or(max, |quota| quota.max_chunk(max))
         };
         let chunk = match this.held.take() {
             Some(chunk) => chunk,
-            None => match ready!(reader.poll_next(cx, max_chunk(&this.throttle))) {
+            None => match ready!(reader.poll_next(cx, max_chunk(&this.throttle, &this.quota))) {
                 Some(Ok(chunk)) => chunk,
                 Some(Err(error)) => {
                     this.finish(Outcome::Failed(error.kind()));
@@ -197,6 +215,20 @@ impl Body for RangeBody {
                 }
             },
         };
+        if let Some(quota) = &mut this.quota {
+            match quota.poll_send(cx, chunk.len()) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(Spent)) => {
+                    this.finish(Outcome::QuotaExhausted);
+                    let error = io::Error::other("the client's download quota is spent");
+                    return Poll::Ready(Some(Err(error)));
+                }
+                Poll::Pending => {
+                    this.held = Some(chunk);
+                    return Poll::Pending;
+                }
+            }
+        }
         if let Some(throttle) = &mut this.throttle {
             if throttle.poll_send(cx, chunk.len()).is_pending() {
                 this.held = Some(chunk);
@@ -211,13 +243,16 @@ impl Body for RangeBody {
         }
         // The next chunk is read, and asked of the shared limits, while this one
         // is sent; its size follows the limits as they are now.
-        let max = max_chunk(&this.throttle);
+        let max = max_chunk(&this.throttle, &this.quota);
         reader.read_ahead(max, cx);
         if let (Some(throttle), Some(next)) = (&mut this.throttle, reader.next_len(max)) {
             throttle.reserve(next);
         }
         if let Some(tracker) = &mut this.tracker {
             tracker.sent(chunk.len());
+        }
+        if let Some(quota) = &mut this.quota {
+            quota.sent(chunk.len());
         }
         this.ramp.sent(chunk.len());
         Poll::Ready(Some(Ok(Frame::data(chunk))))
@@ -244,6 +279,7 @@ impl fmt::Debug for RangeBody {
         if let Some(reader) = &self.reader {
             reader.debug_fields(&mut debug);
             debug.field("throttle", &self.throttle);
+            debug.field("quota", &self.quota);
         }
         debug.finish_non_exhaustive()
     }

@@ -95,6 +95,18 @@ pub(crate) fn too_many_streams(parts: &mut Parts, retry_after: Duration) {
     refuse(parts, StatusCode::TOO_MANY_REQUESTS, retry_after);
 }
 
+/// Turns `parts` into a 429 for a client that has spent its quota, sent
+/// before any byte of the file, with `Retry-After` the seconds until its window
+/// ends (rounded up: a fixed window frees nothing before its end).
+pub(crate) fn quota_spent(parts: &mut Parts, reset: Duration) {
+    let seconds = crate::throttle::quota::headers::seconds(reset);
+    refuse(
+        parts,
+        StatusCode::TOO_MANY_REQUESTS,
+        Duration::from_secs(seconds),
+    );
+}
+
 /// Turns `parts` into a 503 for a layer that is shutting down.
 pub(crate) fn unavailable(parts: &mut Parts, retry_after: Duration) {
     refuse(parts, StatusCode::SERVICE_UNAVAILABLE, retry_after);

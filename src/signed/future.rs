@@ -58,6 +58,10 @@ where
 
 /// The answer to a refused link: its status, a short text, never cached.
 fn refuse<B>(refusal: Refusal) -> Response<ResponseBody<B>> {
+    // Counted with the layer's refusals (`lifecycle::Metrics`), without the
+    // range layer's own labels: this layer runs before it.
+    #[cfg(feature = "metrics")]
+    metrics::counter!(crate::lifecycle::Metrics::REFUSALS, "cause" => "signed_link").increment(1);
     let text = refusal.text();
     let mut response = Response::new(ResponseBody::refusal(text));
     *response.status_mut() = refusal.status();

@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::Bandwidth;
+use super::quota::Quotas;
 #[cfg(feature = "redis")]
 use super::redis::Store;
 use super::shared::{Clients, SharedLimit};
 
 /// The shared limits of a [`RangeServeLayer`](crate::RangeServeLayer): the rate
-/// each client's responses share, the total rate of all of them, and the table
-/// of clients with running streams.
+/// each client's responses share, the total rate of all of them, the table
+/// of clients with running streams, and the clients' quota accounts (see
+/// [`throttle`](crate::throttle#quotas)).
 ///
 /// A layer makes its own when it is configured: each call of
 /// [`client_rate`](crate::RangeServeLayer::client_rate),
@@ -51,6 +53,8 @@ pub struct BandwidthControl {
 struct State {
     total: Arc<SharedLimit>,
     clients: Arc<Clients>,
+    /// The clients' quota accounts.
+    quotas: Quotas,
     client_rate: AtomicU64,
     /// Whether a request with no client key was already reported.
     unidentified_seen: AtomicBool,
@@ -115,6 +119,11 @@ impl BandwidthControl {
             state: Arc::new(State {
                 total: Arc::new(total),
                 clients: Arc::new(clients),
+                quotas: Quotas::new(
+                    Default::default(),
+                    #[cfg(feature = "redis")]
+                    store.clone(),
+                ),
                 client_rate: AtomicU64::new(client_rate.bytes_per_second()),
                 unidentified_seen: AtomicBool::new(false),
                 #[cfg(feature = "redis")]
@@ -155,6 +164,10 @@ impl BandwidthControl {
 
     pub(crate) fn clients(&self) -> &Arc<Clients> {
         &self.state.clients
+    }
+
+    pub(crate) fn quotas(&self) -> &Quotas {
+        &self.state.quotas
     }
 
     /// Whether this is the first request with no client key under these limits.

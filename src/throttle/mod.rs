@@ -1,4 +1,5 @@
-//! Bandwidth policy: how fast each response goes.
+//! Bandwidth policy: how fast each response goes, and how much each client may
+//! receive per period (quotas).
 //!
 //! # Limits
 //!
@@ -101,11 +102,94 @@
 //! body count (not `HEAD`, 304, 412 or 416); a `HEAD` gets the 429 its `GET`
 //! would get.
 //!
+//! # Quotas
+//!
+//! A [`Quota`](crate::Quota) says how many bytes a client may receive per
+//! period ("10 GiB per day"): set it on the layer
+//! ([`RangeServeLayer::quota`](crate::RangeServeLayer::quota)) or per request
+//! in the policy function ([`Policy::quota`](crate::Policy::quota), a tier; a signed link's claims
+//! apply through the policy the same way). It applies per [`ClientKey`];
+//! requests without a key share the quota of [`ClientKey::UNIDENTIFIED`], as
+//! they share a client rate. A client's downloads under one quota share it;
+//! a request under another quota (another tier) counts apart.
+//!
+//! **Delivered bytes.** Every frame of a download is charged when it is handed
+//! to the server (what an [`Observer`](crate::lifecycle::Observer) counts as
+//! sent), throttled or not: a download cut after 3 MiB spends 3 MiB, a resume
+//! spends what it sends, `HEAD`, 304, 412, 416 and refusals spend nothing, and
+//! `multipart/byteranges` spends its whole body (boundaries included). It
+//! costs a check and a charge per frame (an uncontended lock each; measured
+//! in BENCHMARKS.md: about 1 µs per request, 2–3 ms per GiB in 64 KiB frames).
+//!
+//! **Windows** are fixed and aligned to the Unix epoch (a day's quota starts
+//! afresh at 00:00 UTC); see [`Quota`](crate::Quota#windows) for why, and the
+//! burst at a window's edge.
+//!
+//! **When it is spent**, [`QuotaExhausted`](crate::QuotaExhausted) decides:
+//!
+//! - `End` (the default): a new request gets `429 Too Many Requests` before any
+//!   byte, with `Retry-After` the seconds until the window ends (rounded up; a
+//!   fixed window frees nothing sooner); `HEAD` gets the 429 its `GET` would.
+//!   A running download is checked before each chunk, and its chunks are no
+//!   larger than what was left at the last check, so a download alone ends
+//!   exactly at the quota. Downloads of one client running at once may each
+//!   send one chunk beyond it: **a client never receives more than its quota
+//!   plus one chunk (the [`chunk_size`](crate::RangeServeLayer::chunk_size),
+//!   64 KiB by default, or less when throttled) per running download per
+//!   window**. The download then ends with an error, so the connection is
+//!   aborted and the client can resume with `Range` and `If-Range` later;
+//!   observers see [`Outcome::QuotaExhausted`](crate::lifecycle::Outcome::QuotaExhausted)
+//!   and, for the 429, [`Refusal::Quota`](crate::lifecycle::Refusal::Quota).
+//! - `Reduce(rate)`: running downloads go on at `rate` each (besides their
+//!   other limits), and new requests are served at it rather than refused,
+//!   until the window ends. The bytes still count. The rate is per download:
+//!   bound a client's total with
+//!   [`max_streams_per_client`](crate::RangeServeLayer::max_streams_per_client).
+//!
+//! **Telling the client.** Downloads (200, 206), `HEAD` and the quota's 429
+//! carry the fields of
+//! [draft-ietf-httpapi-ratelimit-headers-09](https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/09/)
+//! (§3, §4), with the quota unit `content-bytes`:
+//!
+//! ```text
+//! RateLimit-Policy: "quota";q=10737418240;qu="content-bytes";w=86400
+//! RateLimit: "quota";r=5368709120;t=3600
+//! ```
+//!
+//! `r` is what was left before this answer (0 once spent), `t` the seconds
+//! until the window ends (rounded up). A 429 for too many streams carries
+//! neither.
+//!
+//! **Across replicas** (the `redis` feature, `RedisLimits`): each client's
+//! counter is one Redis key per window, `{prefix}:quota:{client}@{bytes}/{period_ms}:{window}`,
+//! kept by an atomic script on Redis's clock (so replicas agree on windows
+//! whatever their clocks say) and expiring a second after its window. A
+//! replica leases 1% of the quota at a time (at least 64 KiB, at most the
+//! quota) in a task of its own and spends it locally: one Redis call per lease,
+//! never one per chunk. A client new to a replica in a window waits for one
+//! lease (one round trip) before its answer, so that a spent quota is a 429,
+//! not a cut download. Leased bytes count as used: a client may be refused
+//! while up to a lease per replica it used is leased but unsent (it gets them
+//! if it comes back to that replica within the window).
+//!
+//! **While Redis is away** each replica goes on, never unlimited, with its
+//! unspent lease and its share of what the counter had left at its last
+//! answer: divided by the replicas it last saw (`Fallback::LearnedShare`,
+//! the default) or by the count given (`Fallback::LocalShare`); under
+//! `Fallback::Wait` downloads and new requests wait for Redis. A replica that
+//! never reached Redis counts as alone (the whole quota). What a replica
+//! delivers meanwhile is added to the counter when Redis answers again. With
+//! every replica cut off, together they deliver about what was left; if only
+//! `k` of `n` are (a partition), up to `k / n` of what was left more.
+//!
 //! # Memory
 //!
 //! Per-client state lives while the client has running streams and is dropped with
 //! its last one; memory follows the clients downloading now, not all clients ever
-//! seen.
+//! seen. A quota's accounts must outlive downloads (a client that comes back
+//! must find its quota spent): each is kept until its window ends and no
+//! download holds it, and the table is swept when it has doubled, so its size
+//! follows the clients seen in the current window.
 
 pub(crate) mod bandwidth;
 pub(crate) mod client_key;
@@ -113,6 +197,7 @@ pub(crate) mod control;
 mod limiter;
 mod pacer;
 pub(crate) mod policy;
+pub(crate) mod quota;
 #[cfg(feature = "redis")]
 mod redis;
 mod restriction;
@@ -126,7 +211,7 @@ pub use self::redis::{Fallback, RedisLimits};
 pub use self::restriction::Restriction;
 
 // At the crate root only (one path per item): `Bandwidth`, `BandwidthControl`,
-// `ClientKey`, `Policy`.
+// `ClientKey`, `Policy`, `Quota`, `QuotaExhausted`.
 pub(crate) use self::bandwidth::Bandwidth;
 pub(crate) use self::client_key::ClientKey;
 pub(crate) use self::control::BandwidthControl;

@@ -1,5 +1,6 @@
 //! [`Policy`]: the bandwidth one request gets.
 
+use super::quota::{Quota, QuotaExhausted};
 use super::{Bandwidth, ClientKey};
 
 /// The bandwidth policy of one request.
@@ -34,7 +35,7 @@ pub struct Policy {
     /// and count towards `max_streams_per_client`. The layer's
     /// [`client_key`](crate::RangeServeLayer::client_key) sets it; when it is
     /// `None` after the policy function while `client_rate` or
-    /// `max_streams_per_client` limits something, the request is counted under
+    /// `max_streams_per_client` limits something or a `quota` applies, the request is counted under
     /// [`ClientKey::UNIDENTIFIED`].
     pub client: Option<ClientKey>,
     /// The rate the client's running responses share: those that asked for the
@@ -44,6 +45,13 @@ pub struct Policy {
     /// The most streams the client may run at once; a request beyond it gets 429
     /// Too Many Requests with `Retry-After`.
     pub max_streams_per_client: Option<usize>,
+    /// The bytes the client may receive per period (see
+    /// [`throttle`](crate::throttle#quotas)); `None`, the default: no quota. The
+    /// client's downloads under one quota share it; a request under another
+    /// quota (a tier) counts apart.
+    pub quota: Option<Quota>,
+    /// What a client that has spent its quota gets.
+    pub quota_exhausted: QuotaExhausted,
     /// The most any response may get, whatever its own rate (a handler's
     /// [`FileResponse::rate`](crate::FileResponse::rate) included): set by a
     /// [`Restriction`](super::Restriction). Unlimited by default.
@@ -51,9 +59,15 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Whether the policy needs to know the request's client: a client rate or a
+    /// Whether the policy limits the client's streams: a client rate or a
     /// stream cap applies.
     pub(crate) fn needs_client(&self) -> bool {
         self.client_rate.limit().is_some() || self.max_streams_per_client.is_some()
+    }
+
+    /// Whether the policy needs to know the request's client: it limits its
+    /// streams, or a quota applies.
+    pub(crate) fn needs_key(&self) -> bool {
+        self.needs_client() || self.quota.is_some()
     }
 }

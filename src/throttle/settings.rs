@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use http::request::Parts;
 
+use super::quota::{Account, Quota, QuotaExhausted, QuotaGate};
 use super::shared::TooManyStreams;
 use super::stream::Throttle;
 use super::{Bandwidth, BandwidthControl, ClientKey, Policy, Restriction};
@@ -22,6 +23,8 @@ pub(crate) struct Settings {
     pub(crate) rate: Bandwidth,
     pub(crate) rate_after: u64,
     pub(crate) max_streams_per_client: Option<usize>,
+    pub(crate) quota: Option<Quota>,
+    pub(crate) quota_exhausted: QuotaExhausted,
     /// The smallest chunk a response paced by its own rate sends.
     pub(crate) min_throttled_chunk: u64,
     pub(crate) key: KeyFn,
@@ -35,6 +38,8 @@ impl Default for Settings {
             rate: Bandwidth::UNLIMITED,
             rate_after: 0,
             max_streams_per_client: None,
+            quota: None,
+            quota_exhausted: QuotaExhausted::End,
             min_throttled_chunk: DEFAULT_MIN_THROTTLED_CHUNK,
             key: Arc::new(ClientKey::peer_ip),
             policy: None,
@@ -55,6 +60,8 @@ impl Settings {
             client: (self.key)(parts),
             client_rate: self.control.client_rate(),
             max_streams_per_client: self.max_streams_per_client,
+            quota: self.quota,
+            quota_exhausted: self.quota_exhausted,
             rate_cap: Bandwidth::UNLIMITED,
         };
         if let Some(choose) = &self.policy {
@@ -63,7 +70,7 @@ impl Settings {
         if let Some(restriction) = parts.extensions.get::<Restriction>() {
             restriction.apply(&mut policy);
         }
-        if policy.client.is_none() && policy.needs_client() {
+        if policy.client.is_none() && policy.needs_key() {
             if self.control.first_unidentified() {
                 #[cfg(feature = "tracing")]
                 tracing::warn!(
@@ -109,6 +116,22 @@ impl Settings {
         )))
     }
 
+    /// The account of the request's client under its quota, if one applies.
+    pub(crate) fn quota_account(&self, policy: &Policy) -> Option<std::sync::Arc<Account>> {
+        let quota = policy.quota?;
+        let client = policy.client.as_ref().unwrap_or(&ClientKey::UNIDENTIFIED);
+        Some(self.control.quotas().account(client, quota))
+    }
+
+    /// The gate of a download on `account`.
+    pub(crate) fn quota_gate(
+        &self,
+        account: std::sync::Arc<Account>,
+        policy: &Policy,
+    ) -> QuotaGate {
+        QuotaGate::new(account, policy.quota_exhausted, self.min_throttled_chunk)
+    }
+
     /// Whether `policy` would admit one more stream now, without counting it
     /// (`HEAD` gets the status `GET` would get).
     pub(crate) fn would_admit(&self, policy: &Policy) -> bool {
@@ -127,6 +150,8 @@ impl fmt::Debug for Settings {
             .field("client_rate", &self.control.client_rate())
             .field("total_rate", &self.control.total_rate())
             .field("max_streams_per_client", &self.max_streams_per_client)
+            .field("quota", &self.quota)
+            .field("quota_exhausted", &self.quota_exhausted)
             .field("policy", &self.policy.is_some())
             .finish_non_exhaustive()
     }

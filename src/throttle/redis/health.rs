@@ -22,7 +22,7 @@ pub(crate) struct Health {
 
 /// What a keeper may do with its store now.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Standing {
+pub(crate) enum Standing {
     Healthy,
     /// Use the fallback until then.
     Failing(Instant),
@@ -51,7 +51,7 @@ impl Health {
 
     /// What a keeper may do now; a probe answers within `timeout` (the
     /// store's) of starting.
-    pub(super) fn standing(&self, timeout: Duration) -> Standing {
+    pub(crate) fn standing(&self, timeout: Duration) -> Standing {
         let now = Instant::now();
         match *self.failing_until.lock().unwrap_or_else(|e| e.into_inner()) {
             None => Standing::Healthy,
@@ -65,7 +65,7 @@ impl Health {
     }
 
     /// The probe that [`Standing::Probe`] started has ended, however it ended.
-    pub(super) fn probe_ended(&self) {
+    pub(crate) fn probe_ended(&self) {
         self.probing.store(false, Ordering::Release);
     }
 

@@ -10,8 +10,11 @@ use ::redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, RedisError, Scr
 use super::Fallback;
 use super::fleet::{ALIVE_FOR, Fleet};
 use super::health::Health;
-use super::scripts::{BEAT, HEARTBEAT, TAKE};
-use super::store::{Ask, BeatFuture, FallbackMode, Lease, Store, StorePolicy, TakeFuture};
+use super::scripts::{BEAT, HEARTBEAT, QUOTA, TAKE};
+use super::store::{
+    Ask, BeatFuture, FallbackMode, Lease, QuotaAsk, QuotaFuture, QuotaLease, Store, StorePolicy,
+    TakeFuture,
+};
 
 /// Client and total limits shared by several servers through Redis, so that a
 /// client's connections spread over many replicas get the client's rate in
@@ -84,6 +87,7 @@ pub struct RedisLimits {
     connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     script: Script,
     beat: Script,
+    quota: Script,
     /// This replica's name in the keys' fair shares.
     replica: u64,
     prefix: String,
@@ -113,6 +117,7 @@ impl RedisLimits {
             connection: tokio::sync::Mutex::new(None),
             script: Script::new(&format!("{HEARTBEAT}{TAKE}")),
             beat: Script::new(&format!("{HEARTBEAT}{BEAT}")),
+            quota: Script::new(&format!("{HEARTBEAT}{QUOTA}")),
             replica: replica_id(),
             prefix: "tower-range-serve".to_owned(),
             policy: StorePolicy {
@@ -242,6 +247,27 @@ impl RedisLimits {
         })
     }
 
+    async fn quota(&self, key: &str, ask: QuotaAsk) -> Result<QuotaLease, RedisError> {
+        let mut invocation = self.quota.key(format!("{}:{key}", self.prefix));
+        invocation
+            .key(self.fleet_key())
+            .arg(ask.limit)
+            .arg(micros(ask.period))
+            .arg(ask.want)
+            .arg(ask.debt)
+            .arg(self.replica)
+            .arg(u8::from(ask.beat))
+            .arg(micros(ALIVE_FOR));
+        let (granted, used, until_end, replicas) =
+            self.invoke::<(u64, u64, u64, u32)>(&invocation).await?;
+        Ok(QuotaLease {
+            granted: granted.min(ask.want),
+            used,
+            until_end: Duration::from_micros(until_end),
+            replicas,
+        })
+    }
+
     async fn beat(&self) -> Result<u32, RedisError> {
         let mut invocation = self.beat.key(self.fleet_key());
         invocation.arg(self.replica).arg(micros(ALIVE_FOR));
@@ -317,6 +343,14 @@ impl Store for RedisLimits {
             RedisLimits::take(self, key, ask)
                 .await
                 .map_err(|error| failed("lease", &error))
+        })
+    }
+
+    fn quota<'a>(&'a self, key: &'a str, ask: QuotaAsk) -> QuotaFuture<'a> {
+        Box::pin(async move {
+            RedisLimits::quota(self, key, ask)
+                .await
+                .map_err(|error| failed("quota", &error))
         })
     }
 

@@ -11,14 +11,14 @@
 
 mod fallback;
 mod fleet;
-mod health;
+pub(crate) mod health;
 mod leases;
 mod limits;
 mod scripts;
-mod store;
-mod tasks;
+pub(crate) mod store;
+pub(crate) mod tasks;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 pub use self::fallback::Fallback;
 pub(crate) use self::leases::Leases;

@@ -96,6 +96,31 @@ end
 return {granted, math.ceil(wait), replicas}
 ";
 
+/// The counter of one client's quota in the current window (`KEYS[1]` the
+/// key without the window, `KEYS[2]` the heartbeats; `ARGV`: limit, period in
+/// microseconds, want, debt, replica id, beat, alive). Windows are aligned to
+/// the epoch on Redis's clock, so replicas agree whatever their clocks say: the
+/// counter is `{KEYS[1]}:{window}` (a key made in the script: one Redis, not a
+/// cluster), and expires a second after its window ends. The debt is added
+/// first, whatever the limit; then up to `want` bytes while the counter stays
+/// within the limit. Returns `{granted, used, until_end, replicas}`, `until_end`
+/// in microseconds.
+pub(super) const QUOTA: &str = r"
+local limit = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local debt = tonumber(ARGV[4])
+local replicas = heartbeat(KEYS[2], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]))
+local window = math.floor(now / period)
+local key = KEYS[1] .. ':' .. string.format('%.0f', window)
+local used = tonumber(redis.call('GET', key) or '0') + debt
+local granted = math.max(0, math.min(want, limit - used))
+used = used + granted
+local until_end = (window + 1) * period - now
+redis.call('SET', key, string.format('%.0f', used), 'PX', math.ceil(until_end / 1000) + 1000)
+return {granted, used, until_end, replicas}
+";
+
 /// The replicas' heartbeats: a sorted set `{prefix}:replicas` of replica ids
 /// scored by Redis's clock (`TIME`, in microseconds) at their last beat.
 /// `heartbeat(fleet, id, beat, alive)` records a beat of `id` if `beat` is 1

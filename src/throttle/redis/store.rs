@@ -26,6 +26,13 @@ pub(crate) trait Store: Send + Sync + fmt::Debug + 'static {
     /// many replicas are (see [`Fleet`]). Gives up like [`take`](Self::take).
     fn beat(&self) -> BeatFuture<'_>;
 
+    /// Adds `ask.debt` bytes to the counter of `key` in the current window
+    /// of a quota (`ask.limit` bytes per `ask.period`, windows aligned to the
+    /// epoch on the store's clock), then takes up to `ask.want` bytes more
+    /// while the counter stays within the limit. Gives up like
+    /// [`take`](Self::take).
+    fn quota<'a>(&'a self, key: &'a str, ask: QuotaAsk) -> QuotaFuture<'a>;
+
     /// How leases are sized and what happens when the store fails.
     fn policy(&self) -> &StorePolicy;
 
@@ -42,6 +49,39 @@ pub(crate) type TakeFuture<'a> = Pin<Box<dyn Future<Output = Result<Lease, ()>> 
 
 /// What a [`Store::beat`] returns: the count of live replicas, or an error.
 pub(crate) type BeatFuture<'a> = Pin<Box<dyn Future<Output = Result<u32, ()>> + Send + 'a>>;
+
+/// What a [`Store::quota`] returns: the lease, or an error.
+pub(crate) type QuotaFuture<'a> = Pin<Box<dyn Future<Output = Result<QuotaLease, ()>> + Send + 'a>>;
+
+/// One request for a quota's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QuotaAsk {
+    /// The quota's bytes per window.
+    pub(crate) limit: u64,
+    /// The window's length.
+    pub(crate) period: Duration,
+    /// Bytes to lease.
+    pub(crate) want: u64,
+    /// Bytes delivered in this window without a lease (beyond one, or while
+    /// the store failed), added to the counter whatever the limit.
+    pub(crate) debt: u64,
+    /// Whether this request carries the replica's heartbeat (see [`Fleet`]).
+    pub(crate) beat: bool,
+}
+
+/// A store's answer to a [`QuotaAsk`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QuotaLease {
+    /// Bytes leased now (fewer than wanted: the quota is spent).
+    pub(crate) granted: u64,
+    /// The counter after this request: bytes delivered or leased in the window
+    /// by every replica.
+    pub(crate) used: u64,
+    /// How long until the window ends.
+    pub(crate) until_end: Duration,
+    /// How many replicas are alive, this one included.
+    pub(crate) replicas: u32,
+}
 
 /// One request to a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -47,7 +47,7 @@ impl Drop for Probing {
 /// no limit's probe found the store answering meanwhile (an idle replica
 /// has no limit probing), the beat is the probe. Ends when the store is
 /// dropped, or with its runtime (a later lease starts it again).
-pub(super) fn keep_beating(store: &Arc<dyn Store>) {
+pub(crate) fn keep_beating(store: &Arc<dyn Store>) {
     if !store.fleet().start_beating() {
         return;
     }

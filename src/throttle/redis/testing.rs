@@ -10,7 +10,10 @@ use tokio::time::Instant;
 
 use super::fleet::Fleet;
 use super::health::Health;
-use super::store::{Ask, BeatFuture, FallbackMode, Lease, Store, StorePolicy, TakeFuture};
+use super::store::{
+    Ask, BeatFuture, FallbackMode, Lease, QuotaAsk, QuotaFuture, QuotaLease, Store, StorePolicy,
+    TakeFuture,
+};
 
 /// A store in memory: a token bucket on the (paused) tokio clock that starts
 /// with a lease period of the rate (as the Redis script does), or failing,
@@ -23,6 +26,11 @@ pub(crate) struct Bucket {
     pub(crate) asks: Mutex<Vec<Ask>>,
     pub(crate) replicas: AtomicU32,
     pub(crate) beats: Mutex<Vec<Instant>>,
+    /// Quota counters by key and window (windows from the bucket's creation),
+    /// and the quota requests made.
+    pub(crate) quotas: Mutex<std::collections::HashMap<(String, u64), u64>>,
+    pub(crate) quota_asks: Mutex<Vec<QuotaAsk>>,
+    created: Instant,
     pub(crate) policy: StorePolicy,
     pub(crate) health: Health,
     pub(crate) fleet: Fleet,
@@ -36,6 +44,9 @@ impl Bucket {
             asks: Mutex::default(),
             replicas: AtomicU32::new(0),
             beats: Mutex::default(),
+            quotas: Mutex::default(),
+            quota_asks: Mutex::default(),
+            created: Instant::now(),
             policy: StorePolicy {
                 lease: Duration::from_millis(100),
                 timeout: Duration::from_millis(250),
@@ -80,6 +91,32 @@ impl Store for Bucket {
             Ok(Lease {
                 granted,
                 wait: Duration::from_secs_f64(short / ask.rate as f64),
+                replicas: self.replicas.load(Ordering::SeqCst),
+            })
+        })
+    }
+
+    fn quota<'a>(&'a self, key: &'a str, ask: QuotaAsk) -> QuotaFuture<'a> {
+        Box::pin(async move {
+            self.quota_asks.lock().unwrap().push(ask);
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(());
+            }
+            let since = Instant::now() - self.created;
+            let period = ask.period.as_micros().max(1);
+            let window = (since.as_micros() / period) as u64;
+            let until_end = Duration::from_micros(
+                ((u128::from(window) + 1) * period - since.as_micros()) as u64,
+            );
+            let mut quotas = self.quotas.lock().unwrap();
+            let used = quotas.entry((key.to_owned(), window)).or_default();
+            *used += ask.debt;
+            let granted = ask.want.min(ask.limit.saturating_sub(*used));
+            *used += granted;
+            Ok(QuotaLease {
+                granted,
+                used: *used,
+                until_end,
                 replicas: self.replicas.load(Ordering::SeqCst),
             })
         })
