@@ -40,6 +40,7 @@
 
 mod demo;
 mod progress;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -147,6 +148,15 @@ struct Args {
     /// about this plus a chunk or two.
     #[arg(long, value_name = "BYTES", default_value = "8KiB", value_parser = bytes)]
     max_buf_size: u64,
+
+    /// Most bytes hyper queues per HTTP/2 stream before it stops asking the
+    /// body for more (hyper's default: about 400 KiB). A throttled stream over
+    /// HTTP/2 holds its queued chunks in memory until its connection writes them.
+    #[arg(long, value_name = "BYTES", value_parser = bytes)]
+    h2_max_send_buf_size: Option<u64>,
+
+    #[command(flatten)]
+    tls: tls::TlsArgs,
 
     /// Kernel send buffer of each connection (SO_SNDBUF; 0 = the system's
     /// autotuning). Bounds the kernel memory a stalled client holds: on loopback
@@ -283,6 +293,14 @@ async fn main() -> ExitCode {
         .local_addr()
         .expect("a bound socket has an address");
 
+    let tls = match tls::Tls::from_args(&args.tls) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
     let progress = progress::Progress::new();
     let layer = match layer(&args, progress.clone()) {
         Ok(layer) => layer,
@@ -306,7 +324,7 @@ async fn main() -> ExitCode {
             |response| response.map(BodyEither::Right),
         )),
     });
-    print_banner(&source, addr, &args);
+    print_banner(&source, addr, &args, tls.as_ref());
     if args.progress > 0.0 && !progress.is_live() {
         tokio::spawn(progress.report(Duration::from_secs_f64(args.progress)));
     }
@@ -315,6 +333,11 @@ async fn main() -> ExitCode {
     builder
         .http1()
         .max_buf_size(usize::try_from(args.max_buf_size.max(8192)).unwrap_or(usize::MAX));
+    if let Some(max) = args.h2_max_send_buf_size {
+        builder
+            .http2()
+            .max_send_buf_size(usize::try_from(max.clamp(1, u64::from(u32::MAX))).unwrap_or(1));
+    }
     // Every connection is closed when the grace period ends, and a client that
     // accepts no byte for --idle-timeout is disconnected.
     let listener = Connections::new(listener, &shutdown)
@@ -351,12 +374,28 @@ async fn main() -> ExitCode {
             },
         ));
         let builder = builder.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
             // Errors here are clients going away mid-download: normal for a
             // download server.
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let Some(tls) = tls else {
+                let _ = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+                return;
+            };
+            // The handshake runs here, in the connection's task: a slow or
+            // silent client never holds up the accept loop.
+            if let Some(accepted) = tls.handshake(stream, peer).await {
+                let builder = if accepted.h2 {
+                    builder.http2_only()
+                } else {
+                    builder
+                };
+                let _ = builder
+                    .serve_connection(TokioIo::new(accepted.stream), service)
+                    .await;
+            }
         });
         // Reap finished connections so the set does not grow.
         while connections.try_join_next().is_some() {}
@@ -506,8 +545,8 @@ async fn stop_signal() {
     }
 }
 
-fn print_banner(source: &Source, addr: SocketAddr, args: &Args) {
-    let base = format!("http://{addr}");
+fn print_banner(source: &Source, addr: SocketAddr, args: &Args, tls: Option<&tls::Tls>) {
+    let base = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
     let served = match source {
         Source::Dir(root) => root.display().to_string(),
         Source::Bucket(bucket) => bucket.url.clone(),
@@ -586,20 +625,26 @@ fn print_banner(source: &Source, addr: SocketAddr, args: &Args) {
             )
         })
         .unwrap_or_else(|| ("FILE".to_owned(), format!("{base}/FILE")));
+    let curl = tls.map_or_else(|| "curl".to_owned(), tls::Tls::curl);
+    if let Some(tls) = tls {
+        println!("{}", tls.describe());
+    }
     println!();
     println!("Try:");
-    println!("  curl -s -r 0-99 {url} | wc -c               # the first 100 bytes (206)");
-    println!("  curl -I {url}                               # headers only");
-    println!("  curl --max-time 0.05 -o '{name}' {url}      # a download cut short...");
-    println!("  curl -C - -o '{name}' {url}                 # ...resumed where it stopped");
-    println!("  curl -H 'Range: bytes=0-9,20-29' {url}      # multipart/byteranges");
+    println!("  {curl} -s -r 0-99 {url} | wc -c               # the first 100 bytes (206)");
+    println!("  {curl} -I {url}                               # headers only");
+    println!("  {curl} --max-time 0.05 -o '{name}' {url}      # a download cut short...");
+    println!("  {curl} -C - -o '{name}' {url}                 # ...resumed where it stopped");
+    println!("  {curl} -H 'Range: bytes=0-9,20-29' {url}      # multipart/byteranges");
     if files.iter().any(|(name, _)| name == "notes.txt") && !codings.is_empty() {
         println!(
-            "  curl -sI -H 'Accept-Encoding: br, gzip' {base}/notes.txt   # a precompressed variant"
+            "  {curl} -sI -H 'Accept-Encoding: br, gzip' {base}/notes.txt   # a precompressed variant"
         );
     }
     if args.digest.0.is_some() {
-        println!("  curl -sI -H 'Want-Repr-Digest: sha-256=10' {url}  # its digest (once hashed)");
+        println!(
+            "  {curl} -sI -H 'Want-Repr-Digest: sha-256=10' {url}  # its digest (once hashed)"
+        );
         println!("  aria2c -x4 {url}                            # verified by aria2");
     }
     println!();
