@@ -37,6 +37,9 @@
 //! refuses new downloads (503), lets running ones go on for `--grace` seconds,
 //! cuts the rest and exits. `--idle-timeout` disconnects clients that accept no
 //! byte for that long.
+//!
+//! HTTPS: `--tls-cert FILE --tls-key FILE` (PEM) or `--tls-self-signed` (a
+//! certificate for localhost and 127.0.0.1 made at start); see `tls.rs`.
 
 mod demo;
 mod progress;

@@ -62,6 +62,9 @@ pub struct RangeBody {
     throttle: Option<Box<dyn Pace>>,
     /// A chunk read but not yet allowed to go by the throttle.
     held: Option<Bytes>,
+    /// The length of the next chunk, which the throttle has let go before it
+    /// was read.
+    paid: Option<usize>,
     /// Shutdown, progress and end reporting.
     tracker: Option<Tracker>,
     /// How large a frame may be by now (see [`Ramp`]).
@@ -75,6 +78,7 @@ impl RangeBody {
             reader: None,
             throttle: None,
             held: None,
+            paid: None,
             tracker: None,
             ramp: Ramp::default(),
         }
@@ -94,6 +98,7 @@ impl RangeBody {
         self.reader = None;
         self.throttle = None;
         self.held = None;
+        self.paid = None;
     }
 
     /// A body sending `segments`, reading source ranges `chunk_size` bytes at a time.
@@ -111,6 +116,7 @@ impl RangeBody {
             reader: Some(reader),
             throttle: None,
             held: None,
+            paid: None,
             tracker: None,
             ramp: Ramp::for_len(remaining),
         }
@@ -183,9 +189,21 @@ impl Body for RangeBody {
             Some(throttle) => throttle.max_chunk(configured),
             None => ramped,
         };
+        // A throttled response waits for its throttle before it reads, when it
+        // knows the next chunk's length: a paced stream then holds no chunk
+        // while it waits (at 16 KiB/s, a 16 KiB chunk for a second), whatever
+        // its connection: 10,000 such streams hold 160 MiB less.
+        if let (None, None, Some(throttle)) = (&this.held, this.paid, &mut this.throttle) {
+            if let Some(len) = reader.next_len(throttle.max_chunk(configured)) {
+                ready!(throttle.poll_send(cx, len));
+                this.paid = Some(len);
+            }
+        }
         let chunk = match this.held.take() {
             Some(chunk) => chunk,
-            None => match ready!(reader.poll_next(cx, max_chunk(&this.throttle))) {
+            None => match ready!(
+                reader.poll_next(cx, this.paid.unwrap_or_else(|| max_chunk(&this.throttle)))
+            ) {
                 Some(Ok(chunk)) => chunk,
                 Some(Err(error)) => {
                     this.finish(Outcome::Failed(error.kind()));
@@ -197,7 +215,7 @@ impl Body for RangeBody {
                 }
             },
         };
-        if let Some(throttle) = &mut this.throttle {
+        if let (None, Some(throttle)) = (this.paid.take(), &mut this.throttle) {
             if throttle.poll_send(cx, chunk.len()).is_pending() {
                 this.held = Some(chunk);
                 return Poll::Pending;
@@ -272,6 +290,50 @@ mod tests {
             assert_eq!(frames(body).await.concat(), [7u8; 90]);
             assert_eq!(recording.reads.lock().unwrap().len(), 10);
         }
+    }
+
+    /// A throttle that lets `open` chunks go, then waits.
+    #[derive(Debug, Default)]
+    struct Gate {
+        open: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Pace for Gate {
+        fn max_chunk(&self, configured: usize) -> usize {
+            configured
+        }
+        fn reserve(&mut self, _: usize) {}
+        fn poll_send(&mut self, _: &mut Context<'_>, _: usize) -> Poll<()> {
+            use std::sync::atomic::Ordering::SeqCst;
+            match self.open.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)) {
+                Ok(_) => Poll::Ready(()),
+                Err(_) => Poll::Pending,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_throttled_body_reads_no_chunk_while_its_throttle_waits() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let recording = Arc::new(Recording {
+            data: Bytes::from(vec![7u8; 100]),
+            ..Default::default()
+        });
+        let gate = Gate::default();
+        let open = gate.open.clone();
+        open.store(2, SeqCst);
+        let mut body = RangeBody::full(recording.clone(), 10).throttled(gate);
+        body.frame().await.unwrap().unwrap();
+        body.frame().await.unwrap().unwrap();
+        let noop = &mut Context::from_waker(std::task::Waker::noop());
+        assert!(Pin::new(&mut body).poll_frame(noop).is_pending());
+        assert!(Pin::new(&mut body).poll_frame(noop).is_pending());
+        // Only the chunks that went were read: nothing waits in memory.
+        assert_eq!(*recording.reads.lock().unwrap(), [(0, 10), (10, 10)]);
+        assert_eq!(body.size_hint().exact(), Some(80));
+        open.store(usize::MAX, SeqCst);
+        assert_eq!(frames(body).await.concat(), [7u8; 80]);
+        assert_eq!(recording.reads.lock().unwrap().len(), 10);
     }
 
     #[tokio::test]
