@@ -9,6 +9,8 @@
 #     closed, one log line each, and the next HTTPS request is served
 #   - a client that says nothing is closed after `--tls-handshake-timeout`, and
 #     20 such connections leave no file descriptor behind
+#   - `--workers 2` (single-threaded runtimes on SO_REUSEPORT listeners):
+#     downloads over both protocols, and SIGTERM stops it
 #   - `--tls-cert/--tls-key` with `--tls-ciphers TLS13_AES_128_GCM_SHA256`:
 #     curl negotiates TLS 1.3 with that suite (needs the `openssl` command to
 #     make the key and certificate; skipped without it)
@@ -203,6 +205,24 @@ after=$(fds)
 check "the silent clients leave no file descriptor behind ($before before, $after after)" \
     test "$after" -le "$before"
 check "the server is still running and serving" served
+
+# --- --workers: single-threaded runtimes on SO_REUSEPORT listeners ---------------
+
+kill "$PID"
+wait "$PID" 2>/dev/null
+start_server workers --tls-self-signed --workers 2 || die "start the demo server with --workers 2"
+good=0
+for proto in http1.1 http2 http1.1 http2; do
+    curl -s --cacert "$CACERT" "--$proto" -o "$WORK/workers.bin" "$URL/big.bin"
+    [[ $(sha_of "$WORK/workers.bin") == "$BIG_SHA" ]] && good=$((good + 1))
+done
+check "--workers 2: four downloads over HTTP/1.1 and HTTP/2, sha256 equal ($good of 4)" test "$good" == 4
+kill "$PID"
+start=$(date +%s%N)
+wait "$PID" 2>/dev/null
+rc=$?
+check "--workers 2: SIGTERM stops the server at once (exit $rc, $((($(date +%s%N) - start) / 1000000)) ms)" \
+    test "$rc" == 0 -a $((($(date +%s%N) - start) / 1000000)) -lt 3000
 
 # --- a certificate from files, one cipher suite --------------------------------------
 

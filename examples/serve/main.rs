@@ -41,6 +41,7 @@
 //! HTTPS: `--tls-cert FILE --tls-key FILE` (PEM) or `--tls-self-signed` (a
 //! certificate for localhost and 127.0.0.1 made at start); see `tls.rs`.
 
+mod accept;
 mod demo;
 mod progress;
 mod tls;
@@ -53,19 +54,16 @@ use std::time::Duration;
 
 use clap::Parser;
 use http_body_util::Either as BodyEither;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as Key;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use tokio::net::TcpListener;
 use tower::util::Either;
 use tower::{Layer, ServiceExt};
 use tower_range_serve::digest::{DigestAlgorithm, Digests, UnknownAlgorithm};
 use tower_range_serve::dir::Encoding;
-use tower_range_serve::lifecycle::Connections;
 use tower_range_serve::objects::ServeObjects;
 use tower_range_serve::throttle::{Fallback, RedisLimits};
 use tower_range_serve::{Bandwidth, RangeServeLayer, ServeDir};
@@ -160,6 +158,12 @@ struct Args {
 
     #[command(flatten)]
     tls: tls::TlsArgs,
+
+    /// Serve with N single-threaded runtimes, one thread each, accepting on N
+    /// SO_REUSEPORT listeners of --addr (as nginx's workers); 0: one runtime
+    /// with a thread per core, one listener.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    workers: usize,
 
     /// Kernel send buffer of each connection (SO_SNDBUF; 0 = the system's
     /// autotuning). Bounds the kernel memory a stalled client holds: on loopback
@@ -285,16 +289,18 @@ async fn main() -> ExitCode {
             },
         },
     };
-    let listener = match TcpListener::bind(args.addr).await {
-        Ok(listener) => listener,
+    let (mut sockets, addr) = match accept::bind(args.addr, args.workers) {
+        Ok(sockets) => {
+            let addr = sockets[0]
+                .local_addr()
+                .expect("a bound socket has an address");
+            (sockets, addr)
+        }
         Err(e) => {
             eprintln!("error: cannot listen on {}: {e}", args.addr);
             return ExitCode::FAILURE;
         }
     };
-    let addr = listener
-        .local_addr()
-        .expect("a bound socket has an address");
 
     let tls = match tls::Tls::from_args(&args.tls) {
         Ok(tls) => tls,
@@ -341,68 +347,37 @@ async fn main() -> ExitCode {
             .http2()
             .max_send_buf_size(usize::try_from(max.clamp(1, u64::from(u32::MAX))).unwrap_or(1));
     }
-    // Every connection is closed when the grace period ends, and a client that
-    // accepts no byte for --idle-timeout is disconnected.
-    let listener = Connections::new(listener, &shutdown)
-        .idle_timeout(Duration::from_secs_f64(args.idle_timeout.max(0.0)));
-    let mut connections = tokio::task::JoinSet::new();
+    let serve = accept::Serve {
+        service,
+        builder,
+        tls,
+        send_buffer: args.send_buffer,
+        idle_timeout: Duration::from_secs_f64(args.idle_timeout.max(0.0)),
+        shutdown: shutdown.clone(),
+    };
     let stop = stop_signal();
-    tokio::pin!(stop);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: keep serving the others.
-                    eprintln!("accept failed: {e}");
-                    continue;
-                }
-            },
-            () = &mut stop => break,
+    // --workers: single-threaded runtimes on their own threads; else this one.
+    let (stop_workers, workers) = tokio::sync::watch::channel(None);
+    let (mut connections, workers) = if args.workers > 0 {
+        let threads = match serve.workers(sockets, &workers) {
+            Ok(threads) => threads,
+            Err(e) => {
+                eprintln!("error: cannot start the workers: {e}");
+                return ExitCode::FAILURE;
+            }
         };
-        // `Connections` sets TCP_NODELAY: frames go out as they come (as nginx's
-        // `tcp_nodelay` and Go do).
-        if args.send_buffer > 0 {
-            let size = usize::try_from(args.send_buffer).unwrap_or(usize::MAX);
-            if let Err(e) = socket2::SockRef::from(stream.get_ref()).set_send_buffer_size(size) {
-                eprintln!("cannot set the send buffer: {e}");
+        stop.await;
+        (tokio::task::JoinSet::new(), threads)
+    } else {
+        let listener = match sockets.remove(0).listen(accept::BACKLOG) {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("error: cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
             }
-        }
-        // Each request learns its peer: the client key of per-client limits (and
-        // how the layer finds the connection's idle signal).
-        let service = TowerToHyperService::new(service.clone().map_request(
-            move |mut request: http::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(peer);
-                request
-            },
-        ));
-        let builder = builder.clone();
-        let tls = tls.clone();
-        connections.spawn(async move {
-            // Errors here are clients going away mid-download: normal for a
-            // download server.
-            let Some(tls) = tls else {
-                let _ = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-                return;
-            };
-            // The handshake runs here, in the connection's task: a slow or
-            // silent client never holds up the accept loop.
-            if let Some(accepted) = tls.handshake(stream, peer).await {
-                let builder = if accepted.h2 {
-                    builder.http2_only()
-                } else {
-                    builder
-                };
-                let _ = builder
-                    .serve_connection(TokioIo::new(accepted.stream), service)
-                    .await;
-            }
-        });
-        // Reap finished connections so the set does not grow.
-        while connections.try_join_next().is_some() {}
-    }
+        };
+        (serve.accept_loop(listener, stop).await, Vec::new())
+    };
 
     let grace = Duration::from_secs_f64(args.grace.max(0.0));
     println!(
@@ -410,12 +385,15 @@ async fn main() -> ExitCode {
         shutdown.active(),
         grace.as_secs_f64()
     );
-    drop(listener);
     shutdown.begin(grace);
+    let _ = stop_workers.send(Some(grace));
     // Downloads end by themselves within the grace period, and `Connections`
     // closes what is left then (a client that stopped reading, say).
     let _ = tokio::time::timeout(grace + Duration::from_secs(1), shutdown.drained()).await;
     connections.shutdown().await;
+    for worker in workers {
+        let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+    }
     println!(
         "stopped: cut {} downloads at the end of the grace period",
         shutdown.cut()
