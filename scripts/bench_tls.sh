@@ -34,6 +34,8 @@
 #   EXTRA         more servers: "label=DEMO-BINARY [flags]" separated by ";",
 #                 started with the same root, certificate and cipher flags
 #   SKIP_BUILD    1: use the existing target/release/examples/serve [0]
+#   QUIET         0: neither wait for a quiet machine nor repeat disturbed runs
+#                 (a quick check on a busy machine; the figures are then noise) [1]
 set -euo pipefail
 
 SCENARIOS=${SCENARIOS:-"single wrk64 connect"}
@@ -43,6 +45,7 @@ CIPHER=${CIPHER:-TLS_AES_128_GCM_SHA256}
 NGINX_WORKERS=${NGINX_WORKERS:-auto}
 EXTRA=${EXTRA:-}
 SKIP_BUILD=${SKIP_BUILD:-0}
+QUIET=${QUIET:-1}
 
 GIB=$((1024 * 1024 * 1024))
 HZ=$(getconf CLK_TCK)
@@ -199,6 +202,7 @@ machine_busy_ticks() {
 
 wait_quiet() {
     local i busy before after
+    [[ $QUIET == 1 ]] || return 0
     for i in $(seq 240); do
         before=$(machine_busy_ticks)
         sleep 0.5
@@ -243,7 +247,7 @@ guarded() {
             -v wall="$wall" -v n="$NPROC" 'BEGIN {
                 f = (busy / hz - server - client) / (wall * n) * 100
                 printf "%.0f", f < 0 ? 0 : f }')
-        ((FOREIGN <= 10)) && return 0
+        ((FOREIGN <= 10 || QUIET == 0)) && return 0
         log "$s: other processes used $FOREIGN % of the machine during the run; again"
     done
     log "warning: $s measured with $FOREIGN % of the machine used by other processes"

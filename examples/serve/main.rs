@@ -40,6 +40,10 @@
 //!
 //! HTTPS: `--tls-cert FILE --tls-key FILE` (PEM) or `--tls-self-signed` (a
 //! certificate for localhost and 127.0.0.1 made at start); see `tls.rs`.
+//!
+//! Runtimes: one with a thread per core and one listener, or with
+//! `--workers N` N single-threaded ones on `SO_REUSEPORT` listeners; see
+//! `accept.rs`.
 
 mod accept;
 mod demo;
