@@ -62,9 +62,10 @@ pub struct RangeBody {
     throttle: Option<Box<dyn Pace>>,
     /// A chunk read but not yet allowed to go by the throttle.
     held: Option<Bytes>,
-    /// The length of the next chunk, which the throttle has let go before it
-    /// was read.
-    paid: Option<usize>,
+    /// The length of the next chunk, fixed when it was first asked of the
+    /// throttle (as a chunk read then would have been), and whether the
+    /// throttle has let it go: the chunk is read only then.
+    next: Option<(usize, bool)>,
     /// Shutdown, progress and end reporting.
     tracker: Option<Tracker>,
     /// How large a frame may be by now (see [`Ramp`]).
@@ -78,7 +79,7 @@ impl RangeBody {
             reader: None,
             throttle: None,
             held: None,
-            paid: None,
+            next: None,
             tracker: None,
             ramp: Ramp::default(),
         }
@@ -98,7 +99,7 @@ impl RangeBody {
         self.reader = None;
         self.throttle = None;
         self.held = None;
-        self.paid = None;
+        self.next = None;
     }
 
     /// A body sending `segments`, reading source ranges `chunk_size` bytes at a time.
@@ -116,7 +117,7 @@ impl RangeBody {
             reader: Some(reader),
             throttle: None,
             held: None,
-            paid: None,
+            next: None,
             tracker: None,
             ramp: Ramp::for_len(remaining),
         }
@@ -193,16 +194,27 @@ impl Body for RangeBody {
         // knows the next chunk's length: a paced stream then holds no chunk
         // while it waits (at 16 KiB/s, a 16 KiB chunk for a second), whatever
         // its connection: 10,000 such streams hold 160 MiB less.
-        if let (None, None, Some(throttle)) = (&this.held, this.paid, &mut this.throttle) {
-            if let Some(len) = reader.next_len(throttle.max_chunk(configured)) {
-                ready!(throttle.poll_send(cx, len));
-                this.paid = Some(len);
+        if let (None, Some(throttle)) = (&this.held, &mut this.throttle) {
+            if this.next.is_none() {
+                this.next = reader
+                    .next_len(throttle.max_chunk(configured))
+                    .map(|len| (len, false));
+            }
+            if let Some((len, granted)) = &mut this.next {
+                if !*granted {
+                    ready!(throttle.poll_send(cx, *len));
+                    *granted = true;
+                }
             }
         }
         let chunk = match this.held.take() {
             Some(chunk) => chunk,
             None => match ready!(
-                reader.poll_next(cx, this.paid.unwrap_or_else(|| max_chunk(&this.throttle)))
+                reader.poll_next(
+                    cx,
+                    this.next
+                        .map_or_else(|| max_chunk(&this.throttle), |(len, _)| len)
+                )
             ) {
                 Some(Ok(chunk)) => chunk,
                 Some(Err(error)) => {
@@ -215,7 +227,7 @@ impl Body for RangeBody {
                 }
             },
         };
-        if let (None, Some(throttle)) = (this.paid.take(), &mut this.throttle) {
+        if let (None, Some(throttle)) = (this.next.take(), &mut this.throttle) {
             if throttle.poll_send(cx, chunk.len()).is_pending() {
                 this.held = Some(chunk);
                 return Poll::Pending;
@@ -292,15 +304,20 @@ mod tests {
         }
     }
 
-    /// A throttle that lets `open` chunks go, then waits.
+    /// A throttle that lets `open` chunks go, then waits; its chunks are at
+    /// most `max` bytes (the layer's chunk size while `max` is 0).
     #[derive(Debug, Default)]
     struct Gate {
         open: Arc<std::sync::atomic::AtomicUsize>,
+        max: Arc<std::sync::atomic::AtomicUsize>,
     }
 
     impl Pace for Gate {
         fn max_chunk(&self, configured: usize) -> usize {
-            configured
+            match self.max.load(std::sync::atomic::Ordering::SeqCst) {
+                0 => configured,
+                max => max.min(configured),
+            }
         }
         fn reserve(&mut self, _: usize) {}
         fn poll_send(&mut self, _: &mut Context<'_>, _: usize) -> Poll<()> {
@@ -334,6 +351,33 @@ mod tests {
         open.store(usize::MAX, SeqCst);
         assert_eq!(frames(body).await.concat(), [7u8; 80]);
         assert_eq!(recording.reads.lock().unwrap().len(), 10);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_chunk_keeps_the_length_it_was_asked_with() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let recording = Arc::new(Recording {
+            data: Bytes::from(vec![7u8; 100]),
+            ..Default::default()
+        });
+        let gate = Gate::default();
+        let (open, max) = (gate.open.clone(), gate.max.clone());
+        open.store(1, SeqCst);
+        max.store(10, SeqCst);
+        let mut body = RangeBody::full(recording.clone(), 40).throttled(gate);
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first.len(), 10);
+        let noop = &mut Context::from_waker(std::task::Waker::noop());
+        assert!(Pin::new(&mut body).poll_frame(noop).is_pending());
+        // The shared limits' share grows while the chunk waits (another
+        // stream ended): the chunk the throttle was asked for stays 10 bytes,
+        // as a chunk read before the wait would have.
+        max.store(20, SeqCst);
+        open.store(1, SeqCst);
+        let second = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(second.len(), 10);
+        open.store(usize::MAX, SeqCst);
+        assert_eq!(frames(body).await.concat(), [7u8; 80]);
     }
 
     #[tokio::test]
