@@ -44,14 +44,14 @@ start_demo() {
     exit 1
 }
 
-# start_nginx PORT RATE: nginx (one worker) with sendfile and limit_rate RATE,
+# start_nginx PORT RATE: nginx (one worker, or NGINX_WORKERS) with sendfile and limit_rate RATE (0: none),
 # serving $WORK; sets PID (the master).
 start_nginx() {
     local port=$1 rate=$2
     mkdir -p "$WORK/nginx-$port"
     cat >"$WORK/nginx-$port/nginx.conf" <<CONF
 user root;
-worker_processes 1;
+worker_processes ${NGINX_WORKERS:-1};
 pid $WORK/nginx-$port/nginx.pid;
 error_log $WORK/nginx-$port/error.log;
 events { worker_connections 12000; }

@@ -58,7 +58,15 @@
 //! cancel button per download and the total and client rates to change, and
 //! its JSON API (see `admin.rs`); on loopback, or anywhere with
 //! `--admin-token TOKEN`.
+//!
+//! HTTPS: `--tls-cert FILE --tls-key FILE` (PEM) or `--tls-self-signed` (a
+//! certificate for localhost and 127.0.0.1 made at start); see `tls.rs`.
+//!
+//! Runtimes: one with a thread per core and one listener, or with
+//! `--workers N` N single-threaded ones on `SO_REUSEPORT` listeners; see
+//! `accept.rs`.
 
+mod accept;
 mod admin;
 mod demo;
 mod downloads;
@@ -67,6 +75,7 @@ mod progress;
 mod quota;
 mod signal;
 mod signing;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -76,19 +85,16 @@ use std::time::Duration;
 
 use clap::Parser;
 use http_body_util::Either as BodyEither;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as Key;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use tokio::net::TcpListener;
 use tower::util::Either;
 use tower::{Layer, ServiceExt};
 use tower_range_serve::digest::{DigestAlgorithm, Digests, UnknownAlgorithm};
 use tower_range_serve::dir::{Encoding, OpenFileCache};
-use tower_range_serve::lifecycle::Connections;
 use tower_range_serve::objects::ServeObjects;
 use tower_range_serve::signed::{KeySet, SignedLinksLayer};
 use tower_range_serve::throttle::{Fallback, RedisLimits};
@@ -186,6 +192,21 @@ struct Args {
     /// about this plus a chunk or two.
     #[arg(long, value_name = "BYTES", default_value = "8KiB", value_parser = bytes)]
     max_buf_size: u64,
+
+    /// Most bytes hyper queues per HTTP/2 stream before it stops asking the
+    /// body for more (hyper's default: about 400 KiB). A throttled stream over
+    /// HTTP/2 holds its queued chunks in memory until its connection writes them.
+    #[arg(long, value_name = "BYTES", value_parser = bytes)]
+    h2_max_send_buf_size: Option<u64>,
+
+    #[command(flatten)]
+    tls: tls::TlsArgs,
+
+    /// Serve with N single-threaded runtimes, one thread each, accepting on N
+    /// SO_REUSEPORT listeners of --addr (as nginx's workers); 0: one runtime
+    /// with a thread per core, one listener.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    workers: usize,
 
     /// Kernel send buffer of each connection (SO_SNDBUF; 0 = the system's
     /// autotuning). Bounds the kernel memory a stalled client holds: on loopback
@@ -383,16 +404,26 @@ async fn main() -> ExitCode {
             },
         },
     };
-    let listener = match TcpListener::bind(args.addr).await {
-        Ok(listener) => listener,
+    let (mut sockets, addr) = match accept::bind(args.addr, args.workers) {
+        Ok(sockets) => {
+            let addr = sockets[0]
+                .local_addr()
+                .expect("a bound socket has an address");
+            (sockets, addr)
+        }
         Err(e) => {
             eprintln!("error: cannot listen on {}: {e}", args.addr);
             return ExitCode::FAILURE;
         }
     };
-    let addr = listener
-        .local_addr()
-        .expect("a bound socket has an address");
+
+    let tls = match tls::Tls::from_args(&args.tls) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
 
     if let Some(addr) = args.admin {
         if let Err(e) = admin::check(addr, args.admin_token.as_deref()) {
@@ -467,7 +498,7 @@ async fn main() -> ExitCode {
             response.map(BodyEither::Right)
         })),
     };
-    print_banner(&source, addr, &args, keys.as_ref());
+    print_banner(&source, addr, &args, keys.as_ref(), tls.as_ref());
     if args.progress > 0.0 && !progress.is_live() {
         tokio::spawn(progress.report(Duration::from_secs_f64(args.progress)));
     }
@@ -476,52 +507,42 @@ async fn main() -> ExitCode {
     builder
         .http1()
         .max_buf_size(usize::try_from(args.max_buf_size.max(8192)).unwrap_or(usize::MAX));
-    // Every connection is closed when the grace period ends, and a client that
-    // accepts no byte for --idle-timeout is disconnected.
-    let listener = Connections::new(listener, &shutdown)
-        .idle_timeout(Duration::from_secs_f64(args.idle_timeout.max(0.0)));
-    let mut connections = tokio::task::JoinSet::new();
-    let stop = signal::stop();
-    tokio::pin!(stop);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: keep serving the others.
-                    eprintln!("accept failed: {e}");
-                    continue;
-                }
-            },
-            () = &mut stop => break,
-        };
-        // `Connections` sets TCP_NODELAY: frames go out as they come (as nginx's
-        // `tcp_nodelay` and Go do).
-        if args.send_buffer > 0 {
-            let size = usize::try_from(args.send_buffer).unwrap_or(usize::MAX);
-            if let Err(e) = socket2::SockRef::from(stream.get_ref()).set_send_buffer_size(size) {
-                eprintln!("cannot set the send buffer: {e}");
-            }
-        }
-        // Each request learns its peer: the client key of per-client limits (and
-        // how the layer finds the connection's idle signal).
-        let service = TowerToHyperService::new(service.clone().map_request(
-            move |mut request: http::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(peer);
-                request
-            },
-        ));
-        let builder = builder.clone();
-        connections.spawn(async move {
-            // Errors here are clients going away mid-download: normal for a
-            // download server.
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-        // Reap finished connections so the set does not grow.
-        while connections.try_join_next().is_some() {}
+    if let Some(max) = args.h2_max_send_buf_size {
+        builder
+            .http2()
+            .max_send_buf_size(usize::try_from(max.clamp(1, u64::from(u32::MAX))).unwrap_or(1));
     }
+    let serve = accept::Serve {
+        service,
+        builder,
+        tls,
+        send_buffer: args.send_buffer,
+        idle_timeout: Duration::from_secs_f64(args.idle_timeout.max(0.0)),
+        shutdown: shutdown.clone(),
+    };
+    let stop = signal::stop();
+    // --workers: single-threaded runtimes on their own threads; else this one.
+    let (stop_workers, workers) = tokio::sync::watch::channel(None);
+    let (mut connections, workers) = if args.workers > 0 {
+        let threads = match serve.workers(sockets, &workers) {
+            Ok(threads) => threads,
+            Err(e) => {
+                eprintln!("error: cannot start the workers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        stop.await;
+        (tokio::task::JoinSet::new(), threads)
+    } else {
+        let listener = match sockets.remove(0).listen(accept::BACKLOG) {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("error: cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        (serve.accept_loop(listener, stop).await, Vec::new())
+    };
 
     let grace = Duration::from_secs_f64(args.grace.max(0.0));
     println!(
@@ -529,12 +550,15 @@ async fn main() -> ExitCode {
         shutdown.active(),
         grace.as_secs_f64()
     );
-    drop(listener);
     shutdown.begin(grace);
+    let _ = stop_workers.send(Some(grace));
     // Downloads end by themselves within the grace period, and `Connections`
     // closes what is left then (a client that stopped reading, say).
     let _ = tokio::time::timeout(grace + Duration::from_secs(1), shutdown.drained()).await;
     connections.shutdown().await;
+    for worker in workers {
+        let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+    }
     println!(
         "stopped: cut {} downloads at the end of the grace period",
         shutdown.cut()
@@ -660,8 +684,14 @@ async fn bucket(url: &str) -> Result<Bucket, String> {
     })
 }
 
-fn print_banner(source: &Source, addr: SocketAddr, args: &Args, keys: Option<&KeySet>) {
-    let base = format!("http://{addr}");
+fn print_banner(
+    source: &Source,
+    addr: SocketAddr,
+    args: &Args,
+    keys: Option<&KeySet>,
+    tls: Option<&tls::Tls>,
+) {
+    let base = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
     let served = match source {
         Source::Dir(root) => root.display().to_string(),
         Source::Bucket(bucket) => bucket.url.clone(),
@@ -764,21 +794,27 @@ fn print_banner(source: &Source, addr: SocketAddr, args: &Args, keys: Option<&Ke
             )
         })
         .unwrap_or_else(|| ("FILE".to_owned(), url_of("/FILE")));
+    let curl = tls.map_or_else(|| "curl".to_owned(), tls::Tls::curl);
+    if let Some(tls) = tls {
+        println!("{}", tls.describe());
+    }
     println!();
     println!("Try:");
-    println!("  curl -s -r 0-99 {url} | wc -c               # the first 100 bytes (206)");
-    println!("  curl -I {url}                               # headers only");
-    println!("  curl --max-time 0.05 -o '{name}' {url}      # a download cut short...");
-    println!("  curl -C - -o '{name}' {url}                 # ...resumed where it stopped");
-    println!("  curl -H 'Range: bytes=0-9,20-29' {url}      # multipart/byteranges");
+    println!("  {curl} -s -r 0-99 {url} | wc -c               # the first 100 bytes (206)");
+    println!("  {curl} -I {url}                               # headers only");
+    println!("  {curl} --max-time 0.05 -o '{name}' {url}      # a download cut short...");
+    println!("  {curl} -C - -o '{name}' {url}                 # ...resumed where it stopped");
+    println!("  {curl} -H 'Range: bytes=0-9,20-29' {url}      # multipart/byteranges");
     if files.iter().any(|(name, _)| name == "notes.txt") && !codings.is_empty() {
         println!(
-            "  curl -sI -H 'Accept-Encoding: br, gzip' {}   # a precompressed variant",
+            "  {curl} -sI -H 'Accept-Encoding: br, gzip' {}   # a precompressed variant",
             url_of("/notes.txt")
         );
     }
     if args.digest.0.is_some() {
-        println!("  curl -sI -H 'Want-Repr-Digest: sha-256=10' {url}  # its digest (once hashed)");
+        println!(
+            "  {curl} -sI -H 'Want-Repr-Digest: sha-256=10' {url}  # its digest (once hashed)"
+        );
         println!("  aria2c -x4 {url}                            # verified by aria2");
     }
     println!();

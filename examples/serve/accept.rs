@@ -1,0 +1,196 @@
+//! The accept loop of the demo server, and `--workers N`: N single-threaded
+//! tokio runtimes, one per thread, each accepting on its own `SO_REUSEPORT`
+//! listener of the same address (the kernel spreads connections over them), as
+//! nginx's worker processes do. A connection then lives on one thread from
+//! accept to close: no work stealing, and no wake-up of another worker thread
+//! when its task becomes ready (the multi-threaded runtime's cost on a
+//! request/response ping-pong). Without `--workers`, one multi-threaded
+//! runtime serves one listener.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+use tower_range_serve::lifecycle::{Connection, Connections, Shutdown};
+
+use crate::tls::Tls;
+
+/// A boxed error, as hyper takes them.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What every accept loop shares: the service, hyper's builder, TLS, and the
+/// settings of each accepted connection.
+#[derive(Clone)]
+pub(crate) struct Serve<S> {
+    pub(crate) service: S,
+    pub(crate) builder: auto::Builder<TokioExecutor>,
+    pub(crate) tls: Option<Tls>,
+    /// SO_SNDBUF of each connection (0: the kernel's autotuning).
+    pub(crate) send_buffer: u64,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) shutdown: Shutdown,
+}
+
+impl<S, B> Serve<S>
+where
+    S: tower::Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    /// Accepts on `listener` until `stop` resolves; returns the connections
+    /// still running.
+    pub(crate) async fn accept_loop(
+        &self,
+        listener: TcpListener,
+        stop: impl Future<Output = ()>,
+    ) -> JoinSet<()> {
+        // Every connection is closed when the grace period ends, and a client
+        // that accepts no byte for --idle-timeout is disconnected.
+        let listener = Connections::new(listener, &self.shutdown).idle_timeout(self.idle_timeout);
+        let mut connections = JoinSet::new();
+        tokio::pin!(stop);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: keep serving the others.
+                        eprintln!("accept failed: {e}");
+                        continue;
+                    }
+                },
+                () = &mut stop => break,
+            };
+            connections.spawn(self.clone().connection(stream, peer));
+            // Reap finished connections so the set does not grow.
+            while connections.try_join_next().is_some() {}
+        }
+        connections
+    }
+
+    /// Serves one connection: TLS first if asked, then HTTP/1.1 or HTTP/2.
+    async fn connection(self, stream: Connection<TcpStream>, peer: SocketAddr) {
+        // `Connections` sets TCP_NODELAY: frames go out as they come (as nginx's
+        // `tcp_nodelay` and Go do).
+        if self.send_buffer > 0 {
+            let size = usize::try_from(self.send_buffer).unwrap_or(usize::MAX);
+            if let Err(e) = socket2::SockRef::from(stream.get_ref()).set_send_buffer_size(size) {
+                eprintln!("cannot set the send buffer: {e}");
+            }
+        }
+        // Each request learns its peer: the client key of per-client limits (and
+        // how the layer finds the connection's idle signal).
+        let service = TowerToHyperService::new(self.service.map_request(
+            move |mut request: http::Request<Incoming>| {
+                request.extensions_mut().insert(peer);
+                request
+            },
+        ));
+        // Errors here are clients going away mid-download: normal for a
+        // download server.
+        let Some(tls) = self.tls else {
+            let _ = self
+                .builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            return;
+        };
+        // The handshake runs here, in the connection's task: a slow or silent
+        // client never holds up the accept loop.
+        if let Some(accepted) = tls.handshake(stream, peer).await {
+            let builder = match accepted.h2 {
+                true => self.builder.http2_only(),
+                false => self.builder,
+            };
+            let _ = builder
+                .serve_connection(TokioIo::new(accepted.stream), service)
+                .await;
+        }
+    }
+
+    /// Starts one thread per socket, each a single-threaded runtime running
+    /// an accept loop on that socket until `stop` says the grace period (then
+    /// its connections get that long, plus a second, and the rest are cut).
+    pub(crate) fn workers(
+        &self,
+        sockets: Vec<TcpSocket>,
+        stop: &watch::Receiver<Option<Duration>>,
+    ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+        let mut threads = Vec::new();
+        for (n, socket) in sockets.into_iter().enumerate() {
+            let serve = self.clone();
+            let mut stop = stop.clone();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let thread = std::thread::Builder::new()
+                .name(format!("worker-{n}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        let listener = match socket.listen(BACKLOG) {
+                            Ok(listener) => listener,
+                            Err(e) => {
+                                eprintln!("worker {n}: cannot listen: {e}");
+                                return;
+                            }
+                        };
+                        let stopped = async {
+                            let _ = stop.wait_for(Option::is_some).await;
+                        };
+                        let mut connections = serve.accept_loop(listener, stopped).await;
+                        let grace = stop.borrow().unwrap_or_default();
+                        let _ = tokio::time::timeout(grace + Duration::from_secs(1), async {
+                            while connections.join_next().await.is_some() {}
+                        })
+                        .await;
+                        connections.shutdown().await;
+                    });
+                })?;
+            threads.push(thread);
+        }
+        Ok(threads)
+    }
+}
+
+/// The accept queue of each listener (tokio's default for `TcpListener::bind`).
+pub(crate) const BACKLOG: u32 = 1024;
+
+/// `n` sockets bound to `addr`, not yet listening (so that each can listen in
+/// its own runtime): with n > 1, `SO_REUSEPORT` sockets of one port (the
+/// port the first got, when `addr` asks for any).
+pub(crate) fn bind(addr: SocketAddr, n: usize) -> std::io::Result<Vec<TcpSocket>> {
+    let mut addr = addr;
+    let mut sockets = Vec::new();
+    for _ in 0..n.max(1) {
+        let socket = match addr {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        // As `TcpListener::bind` does on Unix.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        if n > 1 {
+            #[cfg(unix)]
+            socket.set_reuseport(true)?;
+        }
+        socket.bind(addr)?;
+        addr = socket.local_addr()?;
+        sockets.push(socket);
+    }
+    Ok(sockets)
+}
