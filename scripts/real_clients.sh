@@ -31,69 +31,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/real-clients.XXXXXX")
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    if [[ ${KEEP:-0} == 1 ]]; then
-        echo "# kept $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PASSED=0
-FAILED=0
-ok() {
-    echo "ok - $*"
-    PASSED=$((PASSED + 1))
-}
-fail() {
-    echo "FAIL - $*"
-    FAILED=$((FAILED + 1))
-}
-finish() {
-    echo "$PASSED passed, $FAILED failed"
-    [[ $FAILED == 0 ]]
-    exit
-}
-die() {
-    fail "$*"
-    finish
-}
+source scripts/clients_common.sh real-clients
 
 # --- tools -------------------------------------------------------------------
 
-as_root() {
-    if [[ $(id -u) == 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null; then
-        sudo -n "$@"
-    else
-        return 1
-    fi
-}
-
-missing=()
-command -v curl >/dev/null || missing+=(curl)
-command -v wget >/dev/null || missing+=(wget)
-command -v aria2c >/dev/null || missing+=(aria2)
-command -v sha256sum >/dev/null || missing+=(coreutils)
-if ((${#missing[@]})); then
-    echo "# installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    # The package lists may be missing or stale: update only if a first try fails.
-    if ! as_root apt-get install -y -q "${missing[@]}" >"$WORK/apt.log" 2>&1; then
-        as_root apt-get update -q >>"$WORK/apt.log" 2>&1
-        as_root apt-get install -y -q "${missing[@]}" >>"$WORK/apt.log" 2>&1 ||
-            { tail -n 20 "$WORK/apt.log"; die "install ${missing[*]}"; }
-    fi
-fi
+need curl:curl wget:wget aria2c:aria2 sha256sum:coreutils
 echo "# $(curl --version | head -n 1)"
 echo "# $(wget --version | head -n 1)"
 echo "# $(aria2c --version | head -n 1)"

@@ -60,67 +60,11 @@ done
 # connections are cut, so most downloads survive dozens of cuts.
 CUT_MAX=$((SIZE / 16))
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rough-clients.XXXXXX")
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    if [[ ${KEEP:-0} == 1 ]]; then
-        echo "# kept $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PASSED=0
-FAILED=0
-ok() {
-    echo "ok - $*"
-    PASSED=$((PASSED + 1))
-}
-fail() {
-    echo "FAIL - $*"
-    FAILED=$((FAILED + 1))
-}
-finish() {
-    echo "$PASSED passed, $FAILED failed"
-    [[ $FAILED == 0 ]]
-    exit
-}
-die() {
-    fail "$*"
-    finish
-}
+source scripts/clients_common.sh rough-clients
 
 # --- tools -------------------------------------------------------------------
 
-as_root() {
-    if [[ $(id -u) == 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null; then
-        sudo -n "$@"
-    else
-        return 1
-    fi
-}
-
-missing=()
-command -v curl >/dev/null || missing+=(curl)
-command -v wget >/dev/null || missing+=(wget)
-command -v aria2c >/dev/null || missing+=(aria2)
-if ((${#missing[@]})); then
-    echo "# installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    if ! as_root apt-get install -y -q "${missing[@]}" >"$WORK/apt.log" 2>&1; then
-        as_root apt-get update -q >>"$WORK/apt.log" 2>&1
-        as_root apt-get install -y -q "${missing[@]}" >>"$WORK/apt.log" 2>&1 ||
-            { tail -n 20 "$WORK/apt.log"; die "install ${missing[*]}"; }
-    fi
-fi
+need curl:curl wget:wget aria2c:aria2
 
 # --- builds and server -----------------------------------------------------------
 

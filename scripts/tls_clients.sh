@@ -27,46 +27,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 exec </dev/null
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tls-clients.XXXXXX")
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    if [[ ${KEEP:-0} == 1 ]]; then
-        echo "# kept $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PASSED=0
-FAILED=0
-ok() {
-    echo "ok - $*"
-    PASSED=$((PASSED + 1))
-}
-fail() {
-    echo "FAIL - $*"
-    FAILED=$((FAILED + 1))
-}
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else fail "$what"; fi
-}
-finish() {
-    echo "$PASSED passed, $FAILED failed"
-    [[ $FAILED == 0 ]]
-    exit
-}
-die() {
-    fail "$*"
-    finish
-}
+source scripts/clients_common.sh tls-clients
 
 command -v curl >/dev/null || die "curl is needed"
 curl --version | grep -q HTTP2 || die "curl without HTTP/2"
