@@ -72,3 +72,25 @@ need() {
             { tail -n 20 "$WORK/apt.log"; die "install ${missing[*]}"; }
     fi
 }
+
+# build_examples NAME ...: builds the examples with PROFILE (release by default;
+# CI uses debug, which `cargo test` has already built; SKIP_BUILD=1 uses what is
+# there) and sets BIN to the folder that holds them.
+build_examples() {
+    local flag=() name
+    PROFILE=${PROFILE:-release}
+    case $PROFILE in
+        release) flag=(--release) ;;
+        debug) ;;
+        *) die "PROFILE must be debug or release" ;;
+    esac
+    BIN="${CARGO_TARGET_DIR:-target}/$PROFILE/examples"
+    if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+        echo "# building $* (cargo build ${flag[*]})"
+        nice -n 19 cargo build "${flag[@]}" "${@/#/--example=}" >"$WORK/build.log" 2>&1 ||
+            { tail -n 30 "$WORK/build.log"; die "build $*"; }
+    fi
+    for name in "$@"; do
+        [[ -x $BIN/$name ]] || die "no $BIN/$name"
+    done
+}

@@ -68,19 +68,7 @@ need curl:curl wget:wget aria2c:aria2
 
 # --- builds and server -----------------------------------------------------------
 
-PROFILE=${PROFILE:-release}
-case $PROFILE in
-    release) PROFILE_FLAG=(--release) ;;
-    debug) PROFILE_FLAG=() ;;
-    *) die "PROFILE must be debug or release" ;;
-esac
-BIN="${CARGO_TARGET_DIR:-target}/$PROFILE/examples"
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    echo "# building the demo server and the proxy (cargo build ${PROFILE_FLAG[*]})"
-    nice -n 19 cargo build "${PROFILE_FLAG[@]}" --example serve --example fault_proxy \
-        >"$WORK/build.log" 2>&1 || { tail -n 30 "$WORK/build.log"; die "build the examples"; }
-fi
-[[ -x $BIN/serve && -x $BIN/fault_proxy ]] || die "no $BIN/serve or $BIN/fault_proxy"
+build_examples serve fault_proxy
 
 ROOT="$WORK/root"
 mkdir -p "$ROOT"

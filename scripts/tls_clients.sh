@@ -35,19 +35,8 @@ echo "# $(curl --version | head -n 1)"
 
 # --- server --------------------------------------------------------------------
 
-PROFILE=${PROFILE:-release}
-case $PROFILE in
-    release) PROFILE_FLAG=(--release) ;;
-    debug) PROFILE_FLAG=() ;;
-    *) die "PROFILE must be debug or release" ;;
-esac
-SERVE="${CARGO_TARGET_DIR:-target}/$PROFILE/examples/serve"
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    echo "# building the demo server (cargo build ${PROFILE_FLAG[*]} --example serve)"
-    nice -n 19 cargo build "${PROFILE_FLAG[@]}" --example serve >"$WORK/build.log" 2>&1 ||
-        { tail -n 30 "$WORK/build.log"; die "build the demo server"; }
-fi
-[[ -x $SERVE ]] || die "no $SERVE"
+build_examples serve
+SERVE="$BIN/serve"
 
 ROOT="$WORK/root"
 mkdir -p "$ROOT"
