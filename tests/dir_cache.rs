@@ -81,18 +81,20 @@ fn replace(path: &Path, bytes: &[u8]) {
 async fn a_file_rewritten_in_place_is_seen_by_the_next_request() {
     let root = tempfile::tempdir().unwrap();
     let path = root.path().join("page.html");
-    std::fs::write(&path, "version one").unwrap();
+    // Larger than what is kept in memory: checked at every use.
+    let one = vec![b'1'; LARGE];
+    std::fs::write(&path, &one).unwrap();
     let dir = ServeDir::new(root.path());
     let first = get(&dir, "/page.html", &[]).await;
-    assert_eq!(first.body, "version one");
+    assert_eq!(first.body, one);
     assert_eq!(dir.cached_entries(), 1);
 
     let later = SystemTime::now() + Duration::from_secs(10);
-    rewrite_in_place(&path, b"version two!", later);
+    rewrite_in_place(&path, &[b'2'; LARGE + 1], later);
     let second = get(&dir, "/page.html", &[]).await;
     assert_eq!(second.status, StatusCode::OK);
-    assert_eq!(second.body, "version two!");
-    assert_eq!(second.headers["content-length"], "12");
+    assert_eq!(second.body, vec![b'2'; LARGE + 1]);
+    assert_eq!(second.headers["content-length"], (LARGE + 1).to_string());
     assert_ne!(second.etag(), first.etag());
 }
 
@@ -100,9 +102,9 @@ async fn a_file_rewritten_in_place_is_seen_by_the_next_request() {
 async fn a_cached_file_rewritten_under_a_response_never_splices_versions() {
     let root = tempfile::tempdir().unwrap();
     let path = root.path().join("data.bin");
-    std::fs::write(&path, vec![b'a'; 4096]).unwrap();
+    std::fs::write(&path, vec![b'a'; LARGE]).unwrap();
     let dir = ServeDir::new(root.path());
-    assert_eq!(get(&dir, "/data.bin", &[]).await.body.len(), 4096);
+    assert_eq!(get(&dir, "/data.bin", &[]).await.body.len(), LARGE);
 
     // Headers out, body not read yet: the file changes in place.
     let service = RangeServeLayer::new().layer(dir.clone());
@@ -110,13 +112,71 @@ async fn a_cached_file_rewritten_under_a_response_never_splices_versions() {
         .body(Empty::<Bytes>::new())
         .unwrap();
     let response = service.oneshot(request).await.unwrap();
-    assert_eq!(response.headers()["content-length"], "4096");
+    assert_eq!(response.headers()["content-length"], LARGE.to_string());
     let later = SystemTime::now() + Duration::from_secs(10);
-    rewrite_in_place(&path, &[b'b'; 4096], later);
+    rewrite_in_place(&path, &vec![b'b'; LARGE], later);
     assert!(response.into_body().collect().await.is_err());
 
     let next = get(&dir, "/data.bin", &[]).await;
-    assert_eq!(next.body, vec![b'b'; 4096]);
+    assert_eq!(next.body, vec![b'b'; LARGE]);
+}
+
+/// Longer than the files whose contents the cache keeps.
+const LARGE: usize = OpenFileCache::KEPT_FILE_MAX as usize + 1;
+const RECHECK: Duration = OpenFileCache::KEPT_RECHECK;
+
+#[tokio::test(start_paused = true)]
+async fn a_small_file_rewritten_in_place_is_seen_within_the_recheck_and_never_mixed() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("icon.svg");
+    std::fs::write(&path, vec![b'a'; 4096]).unwrap();
+    let dir = ServeDir::new(root.path());
+    let first = get(&dir, "/icon.svg", &[]).await;
+    assert_eq!(first.body, vec![b'a'; 4096]);
+    // Checked now: the next uses within the recheck read nothing.
+    let checked = get(&dir, "/icon.svg", &[("range", "bytes=10-19")]).await;
+    assert_eq!(checked.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(checked.body, vec![b'a'; 10]);
+
+    // A response whose headers are out when the file changes in place.
+    let service = RangeServeLayer::new().layer(dir.clone());
+    let request = Request::get("/icon.svg")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let started = service.oneshot(request).await.unwrap();
+    let later = SystemTime::now() + Duration::from_secs(10);
+    rewrite_in_place(&path, &[b'b'; 5000], later);
+
+    // The old version, whole, under its own validators, for both.
+    assert_eq!(started.headers()["etag"], first.etag());
+    let body = started.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, vec![b'a'; 4096]);
+    let within = get(&dir, "/icon.svg", &[]).await;
+    assert_eq!(within.body, vec![b'a'; 4096]);
+    assert_eq!(within.etag(), first.etag());
+    assert_eq!(within.headers["content-length"], "4096");
+
+    tokio::time::advance(RECHECK).await;
+    let new = get(&dir, "/icon.svg", &[]).await;
+    assert_eq!(new.body, vec![b'b'; 5000]);
+    assert_eq!(new.headers["content-length"], "5000");
+    assert_ne!(new.etag(), first.etag());
+    // Ranges of the new version are the new bytes.
+    let range = get(&dir, "/icon.svg", &[("range", "bytes=4990-")]).await;
+    assert_eq!(range.body, vec![b'b'; 10]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_memory_a_small_file_changed_in_place_is_seen_at_once() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("icon.svg");
+    std::fs::write(&path, "one").unwrap();
+    let dir = ServeDir::new(root.path()).open_file_cache(OpenFileCache::new().memory(0));
+    assert_eq!(get(&dir, "/icon.svg", &[]).await.body, "one");
+    assert_eq!(get(&dir, "/icon.svg", &[]).await.body, "one");
+    let later = SystemTime::now() + Duration::from_secs(10);
+    rewrite_in_place(&path, b"two!", later);
+    assert_eq!(get(&dir, "/icon.svg", &[]).await.body, "two!");
 }
 
 #[tokio::test(start_paused = true)]

@@ -142,7 +142,10 @@ impl Root {
             Cached::Unknown => {}
         }
         match open_beneath(&self.path, relative, self.follow_symlinks, wait) {
-            Ok(opened) => {
+            Ok(mut opened) => {
+                if let Some(budget) = cache.budget() {
+                    opened.keep_within(budget);
+                }
                 let opened = Arc::new(opened);
                 cache.insert(relative, Some(opened.clone()));
                 Ok(opened)

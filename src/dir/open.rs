@@ -22,6 +22,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::serve::{FileHeaders, SharedChecksums};
 use crate::source::FileSource;
+use crate::source::kept::Budget;
 
 /// An opened file or directory, with its metadata and its path (for its
 /// `Content-Type`, its checksum files, and to list a directory). Shared by the
@@ -70,6 +71,16 @@ impl Opened {
         match &self.handle {
             Handle::File(source) => Some(source),
             Handle::Dir(_) => None,
+        }
+    }
+
+    /// Keeps a small file's contents in memory once read (see
+    /// [`OpenFileCache::memory`](super::OpenFileCache::memory)).
+    pub(super) fn keep_within(&mut self, budget: &Arc<Budget>) {
+        if let Handle::File(source) = &mut self.handle {
+            if let Some(source) = Arc::get_mut(source) {
+                source.keep_within(budget);
+            }
         }
     }
 

@@ -117,7 +117,10 @@ impl<F> ServeDir<F> {
     ///
     /// What it means for changes to the files (see [`OpenFileCache`]):
     /// - a file changed in place is seen by the next request (each use checks
-    ///   the open file's length and modification time);
+    ///   the open file's length and modification time), or within 100 ms for
+    ///   a small file kept in memory
+    ///   ([`OpenFileCache::memory`](OpenFileCache::memory): up to 64 KiB each,
+    ///   16 MiB in all by default), which sends the old version whole until then;
     /// - a file replaced by another (renamed over), deleted or created, and a
     ///   sidecar added or removed, are seen within the validity;
     /// - no response ever mixes the bytes of two versions;

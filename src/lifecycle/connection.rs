@@ -6,7 +6,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::peers::Registration;
-use super::shutdown::Shutdown;
+use super::shutdown::{Shutdown, State};
 
 pin_project! {
     /// Wraps a connection so that the server can close it when its client stops
@@ -108,8 +108,15 @@ struct Idle {
 enum Cut {
     /// Not watched.
     Never,
-    /// Resolves when the grace period is over.
-    Pending(Pin<Box<dyn Future<Output = ()> + Send>>),
+    /// Resolves when the grace period is over. Before a shutdown begins, it
+    /// is polled again only for another waker: the shutdown's start wakes the
+    /// one it holds, and until then a poll would only find it pending (at the
+    /// price of a lock in `tokio::sync::watch`, on every read and write).
+    Pending {
+        deadline: Pin<Box<dyn Future<Output = ()> + Send>>,
+        state: Arc<State>,
+        waker: Option<Waker>,
+    },
     /// The grace period is over: every read and write fails.
     Over,
 }
@@ -118,7 +125,7 @@ impl std::fmt::Debug for Cut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Cut::Never => "Never",
-            Cut::Pending(_) => "Pending",
+            Cut::Pending { .. } => "Pending",
             Cut::Over => "Over",
         })
     }
@@ -130,8 +137,17 @@ impl Cut {
         match self {
             Cut::Never => false,
             Cut::Over => true,
-            Cut::Pending(deadline) => {
+            Cut::Pending {
+                deadline,
+                state,
+                waker,
+            } => {
+                let registered = waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+                if registered && !state.is_shutting_down() {
+                    return false;
+                }
                 if deadline.as_mut().poll(cx).is_pending() {
+                    *waker = Some(cx.waker().clone());
                     return false;
                 }
                 *self = Cut::Over;
@@ -176,7 +192,11 @@ impl<T> Connection<T> {
     /// [`io::ErrorKind::ConnectionAborted`].
     #[must_use]
     pub fn shutdown(mut self, shutdown: &Shutdown) -> Self {
-        self.cut = Cut::Pending(Box::pin(shutdown.state.cut_off()));
+        self.cut = Cut::Pending {
+            deadline: Box::pin(shutdown.state.cut_off()),
+            state: shutdown.state.clone(),
+            waker: None,
+        };
         self
     }
 

@@ -77,6 +77,9 @@ impl Shutdown {
     /// do not move the deadline.
     pub fn begin(&self, grace: Duration) {
         let deadline = Instant::now() + grace;
+        // Before the deadline is sent: a connection woken by it must find
+        // the shutdown begun (see `lifecycle::Connection`).
+        self.state.begun.store(true, Ordering::SeqCst);
         self.state
             .deadline
             .send_if_modified(|current| match current {
@@ -86,7 +89,6 @@ impl Shutdown {
                     true
                 }
             });
-        self.state.begun.store(true, Ordering::SeqCst);
     }
 
     /// Whether [`begin`](Self::begin) was called.

@@ -1,5 +1,6 @@
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::SystemTime;
 
@@ -48,7 +49,7 @@ pin_project! {
         #[pin]
         inner: F,
         captured: Option<Captured>,
-        config: Config,
+        config: Arc<Config>,
         // A download waiting for its client's quota (a lease from Redis).
         admitting: Option<Admitting>,
     }
@@ -71,7 +72,7 @@ struct Admitting {
 type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, captured: Option<Captured>, config: Config) -> Self {
+    pub(crate) fn new(inner: F, captured: Option<Captured>, config: Arc<Config>) -> Self {
         Self {
             inner,
             captured,
@@ -227,8 +228,7 @@ where
                     false => body,
                 }
             } else {
-                // The download starts once its client's quota says so.
-                *this.admitting = Some(Admitting {
+                let admitting = Admitting {
                     parts,
                     body,
                     captured,
@@ -236,7 +236,14 @@ where
                     ranges,
                     file_len: len,
                     quota: account.map(|account| (account, None)),
-                });
+                };
+                if admitting.quota.is_none() {
+                    // No quota to ask: the download starts now.
+                    let (parts, body) = stream(admitting, config);
+                    return Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::range(body))));
+                }
+                // The download starts once its client's quota says so.
+                *this.admitting = Some(admitting);
                 continue;
             };
             return Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::range(body))));

@@ -552,6 +552,6 @@ impl<S> Layer<S> for RangeServeLayer {
     type Service = RangeServe<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RangeServe::from_config(inner, self.config.clone())
+        RangeServe::from_config(inner, Arc::new(self.config.clone()))
     }
 }

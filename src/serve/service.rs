@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -44,7 +45,9 @@ use crate::protocol::Conditions;
 #[derive(Debug, Clone)]
 pub struct RangeServe<S> {
     inner: S,
-    config: Config,
+    /// Shared by the service's clones and its response futures: a request
+    /// copies one pointer, not the settings.
+    config: Arc<Config>,
 }
 
 impl<S> RangeServe<S> {
@@ -59,10 +62,10 @@ impl<S> RangeServe<S> {
     /// # let _ = service;
     /// ```
     pub fn new(inner: S) -> Self {
-        Self::from_config(inner, Config::default())
+        Self::from_config(inner, Arc::new(Config::default()))
     }
 
-    pub(crate) fn from_config(inner: S, config: Config) -> Self {
+    pub(crate) fn from_config(inner: S, config: Arc<Config>) -> Self {
         Self { inner, config }
     }
 

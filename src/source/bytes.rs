@@ -14,14 +14,18 @@ impl RangeSource for Bytes {
     }
 
     fn read_at(self: Arc<Self>, offset: u64, len: usize) -> ReadFuture {
-        let slice = usize::try_from(offset)
-            .ok()
-            .and_then(|start| Some(start..start.checked_add(len)?))
-            .filter(|range| range.end <= Bytes::len(&self))
-            .map(|range| self.slice(range))
-            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end"));
-        Box::pin(std::future::ready(slice))
+        Box::pin(std::future::ready(slice(&self, offset, len)))
     }
+}
+
+/// The `len` bytes of `bytes` from `offset` (no copy), or an error past the end.
+pub(super) fn slice(bytes: &Bytes, offset: u64, len: usize) -> io::Result<Bytes> {
+    usize::try_from(offset)
+        .ok()
+        .and_then(|start| Some(start..start.checked_add(len)?))
+        .filter(|range| range.end <= bytes.len())
+        .map(|range| bytes.slice(range))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end"))
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
+use super::bytes::slice;
+use super::kept::{Budget, Kept};
 use super::pool::Buffer;
 use super::{RangeSource, ReadFuture};
 
@@ -62,6 +64,8 @@ pub struct FileSource {
     /// The version opened, for the digest cache.
     #[cfg(feature = "digest")]
     identity: Option<super::Identity>,
+    /// Where a small file held by the open-file cache keeps its contents.
+    kept: Option<Kept>,
 }
 
 /// Planned ranges from this length on are read `SEQUENTIAL`.
@@ -105,14 +109,57 @@ impl FileSource {
             modified: metadata.modified().ok(),
             #[cfg(feature = "digest")]
             identity: super::Identity::of(metadata),
+            kept: None,
         })
+    }
+
+    /// Keeps the whole file in memory from its first read on, within
+    /// `budget`, if it is small enough: for the open-file cache, which checks
+    /// before every use that the file did not change (reads from memory do
+    /// not check).
+    pub(crate) fn keep_within(&mut self, budget: &Arc<Budget>) {
+        self.kept = Kept::new(budget, self.len);
+    }
+
+    /// Whether its contents are in memory.
+    #[cfg(test)]
+    pub(crate) fn is_kept(&self) -> bool {
+        self.kept.as_ref().is_some_and(|kept| kept.get().is_some())
     }
 
     /// Whether the open file is still the version that was opened: same
     /// length and modification time (one `fstat`). For caches that keep files
     /// open between responses.
+    ///
+    /// A file kept in memory is checked at most every
+    /// [`RECHECK`](super::kept::RECHECK): its responses read no file, so they
+    /// never mix versions, and a change in place is seen within that time. A
+    /// small file not kept yet is read (from the page cache only) when it is
+    /// checked, so that a file whose responses never read it (one always sent
+    /// as its precompressed variant) is not checked at every use either.
     pub(crate) fn is_unchanged(&self) -> bool {
-        self.check_unchanged().is_ok()
+        let Some(kept) = &self.kept else {
+            return self.check_unchanged().is_ok();
+        };
+        if kept.checked_lately() {
+            return true;
+        }
+        #[cfg(target_os = "linux")]
+        if kept.get().is_none() {
+            if let Ok((buf, read)) = self.read_cached(0, self.len as usize) {
+                // Kept only if whole and checked after the read, as any read is.
+                if read as u64 == self.len && self.check_unchanged().is_ok() {
+                    kept.offer(&buf.freeze());
+                    kept.checked_now();
+                    return true;
+                }
+            }
+        }
+        let unchanged = self.check_unchanged().is_ok();
+        if unchanged {
+            kept.checked_now();
+        }
+        unchanged
     }
 
     /// The version opened, where the platform tells it.
@@ -190,6 +237,29 @@ impl FileSource {
         Ok(buf.freeze())
     }
 
+    /// Reads `len` bytes at `offset`: from the page cache on this thread, or
+    /// on the blocking pool.
+    fn read(self: Arc<Self>, offset: u64, len: usize) -> ReadFuture {
+        #[cfg(target_os = "linux")]
+        let (buf, filled) = match self.read_cached(offset, len) {
+            Ok((buf, n)) if n == len => {
+                let result = self.check_unchanged().map(|()| buf.freeze());
+                return Box::pin(std::future::ready(result));
+            }
+            Ok(partial) => partial,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        #[cfg(not(target_os = "linux"))]
+        let (buf, filled) = (Buffer::new(len), 0);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Box::pin(std::future::ready(Err(io::Error::other(
+                "file reads need a tokio runtime",
+            ))));
+        };
+        let read = runtime.spawn_blocking(move || self.fill(buf, offset, filled));
+        Box::pin(async move { read.await.map_err(io::Error::other)? })
+    }
+
     /// Fails if the file's length or modification time changed since opening.
     fn check_unchanged(&self) -> io::Result<()> {
         let metadata = self.file.metadata()?;
@@ -209,24 +279,21 @@ impl RangeSource for FileSource {
     }
 
     fn read_at(self: Arc<Self>, offset: u64, len: usize) -> ReadFuture {
-        #[cfg(target_os = "linux")]
-        let (buf, filled) = match self.read_cached(offset, len) {
-            Ok((buf, n)) if n == len => {
-                let result = self.check_unchanged().map(|()| buf.freeze());
-                return Box::pin(std::future::ready(result));
+        let Some(kept) = &self.kept else {
+            return self.read(offset, len);
+        };
+        if let Some(contents) = kept.get() {
+            return Box::pin(std::future::ready(slice(contents, offset, len)));
+        }
+        // A small file's first read reads all of it, and keeps it.
+        let whole = self.clone().read(0, self.len as usize); // kept files are small
+        Box::pin(async move {
+            let contents = whole.await?;
+            if let Some(kept) = &self.kept {
+                kept.offer(&contents);
             }
-            Ok(partial) => partial,
-            Err(e) => return Box::pin(std::future::ready(Err(e))),
-        };
-        #[cfg(not(target_os = "linux"))]
-        let (buf, filled) = (Buffer::new(len), 0);
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return Box::pin(std::future::ready(Err(io::Error::other(
-                "file reads need a tokio runtime",
-            ))));
-        };
-        let read = runtime.spawn_blocking(move || self.fill(buf, offset, filled));
-        Box::pin(async move { read.await.map_err(io::Error::other)? })
+            slice(&contents, offset, len)
+        })
     }
 
     fn will_read(&self, offset: u64, len: u64) {
@@ -303,6 +370,27 @@ mod tests {
         source.will_read(0, 3 << 20);
         source.will_read(10, 10);
         assert_eq!(source.read_at(1 << 20, 4).await.unwrap(), [5u8; 4][..]);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_kept_small_file_is_read_once_and_sliced_after() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"0123456789").unwrap();
+        let budget = Budget::new(100, 64).unwrap();
+        let mut source = FileSource::open(file.path()).await.unwrap();
+        source.keep_within(&budget);
+        let source = Arc::new(source);
+        assert!(!source.is_kept());
+        assert_eq!(source.clone().read_at(2, 3).await.unwrap(), "234");
+        assert!(source.is_kept());
+        assert_eq!(budget.left(), 90);
+        // Read from memory now: a write to the file does not reach it (the
+        // cache's check of the metadata is what drops it).
+        std::os::unix::fs::FileExt::write_at(file.as_file(), b"x", 5).unwrap();
+        assert_eq!(source.clone().read_at(4, 3).await.unwrap(), "456");
+        drop(source);
+        assert_eq!(budget.left(), 100);
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ mod bytes;
 mod file;
 #[cfg(feature = "digest")]
 mod identity;
+pub(crate) mod kept;
 #[cfg(feature = "object-store")]
 mod object;
 mod pool;

@@ -17,6 +17,10 @@
 //!   `fstat`, no path resolution); a changed one is dropped and its path
 //!   resolved again. A response already streaming it ends with an error rather
 //!   than splice two versions (see [`FileSource`](crate::source::FileSource)).
+//!   Small files whose contents are kept in memory
+//!   ([`memory`](OpenFileCache::memory)) check at most every
+//!   [`KEPT_RECHECK`](OpenFileCache::KEPT_RECHECK) (100 ms) and, until they
+//!   see a change, send the old version whole.
 //! - **Bounds.** At most [`entries`](OpenFileCache::entries) entries, and so
 //!   descriptors (on Linux, also at most a quarter of the process's soft
 //!   `RLIMIT_NOFILE` when the service is built, so that the cache never takes
@@ -37,6 +41,7 @@ use tokio::time::Instant;
 
 pub use self::settings::OpenFileCache;
 use super::open::Opened;
+use crate::source::kept::Budget;
 
 mod settings;
 
@@ -66,6 +71,8 @@ pub(crate) struct Cache<V> {
     validity: Duration,
     /// Whether a sweeping task runs.
     sweeping: AtomicBool,
+    /// The memory for small files' contents.
+    budget: Option<Arc<Budget>>,
 }
 
 #[derive(Debug)]
@@ -113,7 +120,13 @@ impl<V: Entry> Cache<V> {
             per_shard: entries / shards,
             validity: settings.get_validity(),
             sweeping: AtomicBool::new(false),
+            budget: Budget::new(settings.get_memory(), OpenFileCache::KEPT_FILE_MAX),
         })
+    }
+
+    /// The memory for small files' contents, if they are kept.
+    pub(crate) fn budget(&self) -> Option<&Arc<Budget>> {
+        self.budget.as_ref()
     }
 
     fn shard(&self, relative: &Path) -> &Mutex<Shard<V>> {

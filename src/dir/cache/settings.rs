@@ -22,6 +22,7 @@ use std::time::Duration;
 pub struct OpenFileCache {
     entries: usize,
     validity: Duration,
+    memory: usize,
 }
 
 impl Default for OpenFileCache {
@@ -53,6 +54,35 @@ impl OpenFileCache {
     /// ```
     pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(2);
 
+    /// The default bound on the bytes of small files kept in memory: 16 MiB.
+    ///
+    /// ```
+    /// use tower_range_serve::dir::OpenFileCache;
+    ///
+    /// assert_eq!(OpenFileCache::DEFAULT_MEMORY, 16 << 20);
+    /// ```
+    pub const DEFAULT_MEMORY: usize = 16 << 20;
+
+    /// The largest file whose contents are kept in memory: 64 KiB.
+    ///
+    /// ```
+    /// use tower_range_serve::dir::OpenFileCache;
+    ///
+    /// assert_eq!(OpenFileCache::KEPT_FILE_MAX, 64 * 1024);
+    /// ```
+    pub const KEPT_FILE_MAX: u64 = 64 * 1024;
+
+    /// How often a file kept in memory checks its metadata: a small file
+    /// changed in place is seen within 100 ms (any other, at once).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_range_serve::dir::OpenFileCache;
+    ///
+    /// assert_eq!(OpenFileCache::KEPT_RECHECK, Duration::from_millis(100));
+    /// ```
+    pub const KEPT_RECHECK: Duration = Duration::from_millis(100);
+
     /// A cache with the default settings.
     ///
     /// ```
@@ -64,6 +94,7 @@ impl OpenFileCache {
         Self {
             entries: Self::DEFAULT_ENTRIES,
             validity: Self::DEFAULT_VALIDITY,
+            memory: Self::DEFAULT_MEMORY,
         }
     }
 
@@ -105,6 +136,43 @@ impl OpenFileCache {
     pub const fn validity(mut self, validity: Duration) -> Self {
         self.validity = validity;
         self
+    }
+
+    /// At most `bytes` of file contents kept in memory, in all (0: none).
+    ///
+    /// A cached file of at most [`KEPT_FILE_MAX`](Self::KEPT_FILE_MAX) bytes
+    /// is read whole the first time a response needs its bytes (and checked
+    /// against its metadata after the read), and while the cache keeps it, its
+    /// responses are sliced from memory: no system call per response. Its
+    /// metadata is checked again at most every
+    /// [`KEPT_RECHECK`](Self::KEPT_RECHECK), so a small file changed in place
+    /// is seen within 100 ms instead of at once; until then its responses
+    /// are the old version, whole, under the old validators (never a mix of
+    /// two versions, not even for a response that started before the change).
+    /// The memory is given back when the entry goes. With `0`, every response
+    /// reads the file and checks it first.
+    ///
+    /// ```
+    /// use tower_range_serve::dir::OpenFileCache;
+    ///
+    /// let cache = OpenFileCache::new().memory(64 << 20);
+    /// assert_eq!(cache.get_memory(), 64 << 20);
+    /// assert_eq!(OpenFileCache::new().memory(0).get_memory(), 0);
+    /// ```
+    pub const fn memory(mut self, bytes: usize) -> Self {
+        self.memory = bytes;
+        self
+    }
+
+    /// The bound on the bytes of file contents kept in memory.
+    ///
+    /// ```
+    /// use tower_range_serve::dir::OpenFileCache;
+    ///
+    /// assert_eq!(OpenFileCache::default().get_memory(), 16 << 20);
+    /// ```
+    pub const fn get_memory(&self) -> usize {
+        self.memory
     }
 
     /// The bound on entries.
