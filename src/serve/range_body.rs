@@ -379,17 +379,35 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_throttled_body_reads_no_chunk_while_its_throttle_waits() {
+    /// A body of 100 bytes read `chunk_size` at a time behind a [`Gate`]
+    /// letting `open` chunks go, of at most `max` bytes; the gate's knobs.
+    fn gated(
+        chunk_size: usize,
+        open: usize,
+        max: usize,
+    ) -> (
+        RangeBody,
+        Arc<Recording>,
+        Arc<std::sync::atomic::AtomicUsize>,
+        Arc<std::sync::atomic::AtomicUsize>,
+    ) {
         use std::sync::atomic::Ordering::SeqCst;
         let recording = Arc::new(Recording {
             data: Bytes::from(vec![7u8; 100]),
             ..Default::default()
         });
         let gate = Gate::default();
-        let open = gate.open.clone();
-        open.store(2, SeqCst);
-        let mut body = RangeBody::full(recording.clone(), 10).throttled(gate);
+        gate.open.store(open, SeqCst);
+        gate.max.store(max, SeqCst);
+        let (open, max) = (gate.open.clone(), gate.max.clone());
+        let body = RangeBody::full(recording.clone(), chunk_size).throttled(gate);
+        (body, recording, open, max)
+    }
+
+    #[tokio::test]
+    async fn a_throttled_body_reads_no_chunk_while_its_throttle_waits() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (mut body, recording, open, _) = gated(10, 2, 0);
         body.frame().await.unwrap().unwrap();
         body.frame().await.unwrap().unwrap();
         let noop = &mut Context::from_waker(std::task::Waker::noop());
@@ -406,15 +424,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_chunk_keeps_the_length_it_was_asked_with() {
         use std::sync::atomic::Ordering::SeqCst;
-        let recording = Arc::new(Recording {
-            data: Bytes::from(vec![7u8; 100]),
-            ..Default::default()
-        });
-        let gate = Gate::default();
-        let (open, max) = (gate.open.clone(), gate.max.clone());
-        open.store(1, SeqCst);
-        max.store(10, SeqCst);
-        let mut body = RangeBody::full(recording.clone(), 40).throttled(gate);
+        let (mut body, _, open, max) = gated(40, 1, 10);
         let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(first.len(), 10);
         let noop = &mut Context::from_waker(std::task::Waker::noop());

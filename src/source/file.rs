@@ -115,7 +115,8 @@ impl FileSource {
 
     /// Keeps the whole file in memory from its first read on, within
     /// `budget`, if it is small enough: for the open-file cache, which checks
-    /// before every use that the file did not change (reads from memory do
+    /// before each use, or at most every [`RECHECK`](super::kept::RECHECK)
+    /// once the file is kept, that it did not change (reads from memory do
     /// not check).
     pub(crate) fn keep_within(&mut self, budget: &Arc<Budget>) {
         self.kept = Kept::new(budget, self.len);
@@ -144,14 +145,18 @@ impl FileSource {
         if kept.checked_lately() {
             return true;
         }
+        let len = self.len as usize; // kept files are small
         #[cfg(target_os = "linux")]
-        if kept.get().is_none() {
-            if let Ok((buf, read)) = self.read_cached(0, self.len as usize) {
-                // Kept only if whole and checked after the read, as any read is.
-                if read as u64 == self.len && self.check_unchanged().is_ok() {
-                    kept.offer(&buf.freeze());
-                    kept.checked_now();
-                    return true;
+        if kept.wants(len) {
+            if let Ok((buf, read)) = self.read_cached(0, len) {
+                if read == len {
+                    // Kept only if checked after the read, as any read is.
+                    let unchanged = self.check_unchanged().is_ok();
+                    if unchanged {
+                        kept.offer(&buf.freeze());
+                        kept.checked_now();
+                    }
+                    return unchanged;
                 }
             }
         }
@@ -285,8 +290,12 @@ impl RangeSource for FileSource {
         if let Some(contents) = kept.get() {
             return Box::pin(std::future::ready(slice(contents, offset, len)));
         }
+        let whole = self.len as usize; // kept files are small
+        if !kept.wants(whole) {
+            return self.read(offset, len);
+        }
         // A small file's first read reads all of it, and keeps it.
-        let whole = self.clone().read(0, self.len as usize); // kept files are small
+        let whole = self.clone().read(0, whole);
         Box::pin(async move {
             let contents = whole.await?;
             if let Some(kept) = &self.kept {
@@ -391,6 +400,20 @@ mod tests {
         assert_eq!(source.clone().read_at(4, 3).await.unwrap(), "456");
         drop(source);
         assert_eq!(budget.left(), 100);
+    }
+
+    #[tokio::test]
+    async fn a_small_file_over_the_budget_is_read_by_range_as_any_other() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"0123456789").unwrap();
+        let budget = Budget::new(5, 64).unwrap();
+        let mut source = FileSource::open(file.path()).await.unwrap();
+        source.keep_within(&budget);
+        let source = Arc::new(source);
+        assert_eq!(source.clone().read_at(2, 3).await.unwrap(), "234");
+        assert!(source.is_unchanged());
+        assert!(!source.is_kept());
+        assert_eq!(budget.left(), 5);
     }
 
     #[tokio::test]

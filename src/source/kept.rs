@@ -102,6 +102,13 @@ impl Kept {
         u64::try_from(self.since.elapsed().as_micros()).unwrap_or(u64::MAX - 1)
     }
 
+    /// Whether contents of `len` bytes would be kept now: none are yet, and
+    /// the budget has room (so that a full budget costs no read of the whole
+    /// file for nothing).
+    pub(crate) fn wants(&self, len: usize) -> bool {
+        self.contents.get().is_none() && self.budget.left.load(Ordering::Acquire) >= len
+    }
+
     /// The contents, once kept.
     pub(crate) fn get(&self) -> Option<&Bytes> {
         self.contents.get()
@@ -144,6 +151,8 @@ mod tests {
         assert_eq!(a.get().unwrap(), "abcdef", "kept once");
         assert_eq!(budget.left(), 4);
         let b = Kept::new(&budget, 6).unwrap();
+        assert!(!b.wants(6), "no room");
+        assert!(b.wants(4));
         b.offer(b"ghijkl");
         assert!(b.get().is_none(), "over the budget");
         assert_eq!(budget.left(), 4);
