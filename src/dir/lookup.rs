@@ -340,6 +340,7 @@ fn variant_response(
         HeaderValue::try_from(format!("{tag}-{}\"", encoding.name())).ok()
     });
     let headers = FileHeaders {
+        content_length: own.content_length.clone(),
         content_type: original.content_type.clone(),
         etag,
         last_modified: own.last_modified.clone(),

@@ -19,7 +19,8 @@ pub(crate) struct Tracker {
     ticket: Ticket,
     /// Resolves at the shutdown deadline; made once a shutdown has begun.
     cut_off: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
-    report: Option<Report>,
+    /// Boxed: the body that holds the tracker is moved as it is wrapped.
+    report: Option<Box<Report>>,
     idle: Option<IdleSignal>,
     sent: u64,
     /// The bytes of the whole body.
@@ -51,7 +52,7 @@ impl Tracker {
         let report = observer.map(|(observer, download, every)| {
             observer.start(&download);
             let started = Instant::now();
-            Report {
+            Box::new(Report {
                 started,
                 next: started + every,
                 observer,
@@ -59,7 +60,7 @@ impl Tracker {
                 every,
                 throttled: Duration::ZERO,
                 waiting_since: None,
-            }
+            })
         });
         Self {
             ticket,

@@ -170,4 +170,48 @@ mod tests {
         let request = [(header::RANGE, "bytes=0-1"), (header::RANGE, "bytes=3-4")];
         assert_eq!(decide_with(&request, LEN), Decision::Full);
     }
+
+    #[test]
+    fn without_a_comparing_condition_the_validators_do_not_matter() {
+        fn validators(headers: &HeaderMap) -> Validators<'_> {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(4_000_000_000);
+            Validators::from_headers(headers, now)
+        }
+        let mut response = HeaderMap::new();
+        response.insert(header::ETAG, HeaderValue::from_static("\"v1\""));
+        response.insert(
+            header::LAST_MODIFIED,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        let empty = HeaderMap::new();
+        let max = NonZeroUsize::new(100).unwrap();
+        let requests: [&[(HeaderName, &str)]; 9] = [
+            &[],
+            &[(header::RANGE, "bytes=0-9")],
+            &[(header::RANGE, "bytes=0-1,5-6")],
+            &[(header::RANGE, "bytes=5000-")],
+            &[(header::RANGE, "items=0-1")],
+            &[(header::IF_RANGE, "\"v1\""), (header::RANGE, "bytes=0-9")],
+            &[(header::IF_MATCH, "\"v1\"")],
+            &[(header::IF_NONE_MATCH, "\"v1\"")],
+            &[(header::IF_MODIFIED_SINCE, "Sun, 06 Nov 1994 08:49:37 GMT")],
+        ];
+        let mut compared = 0;
+        for request in requests {
+            let mut headers = HeaderMap::new();
+            for (name, value) in request {
+                headers.append(name, HeaderValue::from_str(value).unwrap());
+            }
+            let conditions = Conditions::from_headers(&headers);
+            let known = decide(&conditions, &validators(&response), LEN, max);
+            let unread = decide(&conditions, &validators(&empty), LEN, max);
+            if conditions.compares_validators() {
+                compared += 1;
+                assert_ne!(known, unread, "{request:?}");
+            } else {
+                assert_eq!(known, unread, "{request:?}");
+            }
+        }
+        assert_eq!(compared, 4);
+    }
 }

@@ -68,6 +68,17 @@ impl Conditions {
             if_unmodified_since: Field::from_headers(headers, &header::IF_UNMODIFIED_SINCE),
         }
     }
+
+    /// Whether any condition compares the representation's validators: without
+    /// one (a plain `GET`, or a `Range` without `If-Range`) the decision does
+    /// not depend on them, and they need not be read.
+    pub(crate) fn compares_validators(&self) -> bool {
+        self.if_range.is_some()
+            || !self.if_match.is_empty()
+            || !self.if_none_match.is_empty()
+            || self.if_modified_since.is_some()
+            || self.if_unmodified_since.is_some()
+    }
 }
 
 fn lines(headers: &HeaderMap, name: &HeaderName) -> Vec<HeaderValue> {

@@ -142,6 +142,7 @@ impl FileResponse {
     pub(crate) fn from_shared_file(source: Arc<FileSource>, file: &FileHeaders) -> Self {
         let mut headers = HeaderMap::with_capacity(8);
         for (name, value) in [
+            (header::CONTENT_LENGTH, &file.content_length),
             (header::CONTENT_TYPE, &file.content_type),
             (header::ETAG, &file.etag),
             (header::LAST_MODIFIED, &file.last_modified),
@@ -452,9 +453,12 @@ impl FileResponse {
         let mut response = Response::new(body);
         *response.status_mut() = StatusCode::OK;
         *response.headers_mut() = self.headers;
-        response
-            .headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(self.source.len()));
+        // A file's is made once with its other headers (see `FileHeaders`).
+        if !response.headers().contains_key(header::CONTENT_LENGTH) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(self.source.len()));
+        }
         response.extensions_mut().insert(Representation {
             source: self.source,
             rate: self.rate,
@@ -502,6 +506,8 @@ impl SharedChecksums {
 /// and its path: made once per opened file (an open-file cache keeps them).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FileHeaders {
+    /// The file's length (a value made once: formatting one allocates).
+    pub(crate) content_length: Option<HeaderValue>,
     pub(crate) content_type: Option<HeaderValue>,
     pub(crate) etag: Option<HeaderValue>,
     pub(crate) last_modified: Option<HeaderValue>,
@@ -518,6 +524,7 @@ impl FileHeaders {
             .unwrap_or("application/octet-stream");
         let modified = source.modified();
         Self {
+            content_length: Some(HeaderValue::from(source.len())),
             content_type: Some(HeaderValue::from_static(mime)),
             etag: modified.map(|modified| etag(source.len(), modified)),
             last_modified: modified.map(|modified| {

@@ -50,8 +50,9 @@ pin_project! {
         inner: F,
         captured: Option<Captured>,
         config: Arc<Config>,
-        // A download waiting for its client's quota (a lease from Redis).
-        admitting: Option<Admitting>,
+        // A download waiting for its client's quota (a lease from Redis);
+        // boxed: most responses have no quota, and the future stays small.
+        admitting: Option<Box<Admitting>>,
     }
 }
 
@@ -116,7 +117,7 @@ where
                         mut parts,
                         captured,
                         ..
-                    } = this.admitting.take().expect("checked above");
+                    } = *this.admitting.take().expect("checked above");
                     quota::refuse(&mut parts, &account);
                     this.config.lifecycle.answered(
                         &captured.request,
@@ -129,7 +130,7 @@ where
                     return Poll::Ready(Ok(Response::from_parts(parts, body)));
                 }
                 let admitting = this.admitting.take().expect("checked above");
-                let (parts, body) = stream(admitting, this.config);
+                let (parts, body) = stream(*admitting, this.config);
                 return Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::range(body))));
             }
             let mut response = ready!(this.inner.as_mut().poll(cx))?;
@@ -166,7 +167,10 @@ where
             }
             let len = representation.source.len();
             let decision = {
-                let validators = Validators::from_headers(&parts.headers, SystemTime::now());
+                let validators = match captured.conditions.compares_validators() {
+                    true => Validators::from_headers(&parts.headers, SystemTime::now()),
+                    false => Validators::default(),
+                };
                 decide(&captured.conditions, &validators, len, config.max_ranges)
             };
             let ranges = config
@@ -243,7 +247,7 @@ where
                     return Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::range(body))));
                 }
                 // The download starts once its client's quota says so.
-                *this.admitting = Some(admitting);
+                *this.admitting = Some(Box::new(admitting));
                 continue;
             };
             return Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::range(body))));

@@ -68,8 +68,9 @@ pub struct RangeBody {
     /// throttle (as a chunk read then would have been), and whether the
     /// throttle has let it go: a throttled chunk is read only then.
     next: Option<(usize, bool)>,
-    /// The client's quota, checked before each chunk and charged with it.
-    quota: Option<QuotaGate>,
+    /// The client's quota, checked before each chunk and charged with it
+    /// (boxed: rare, and the body is moved as it is wrapped).
+    quota: Option<Box<QuotaGate>>,
     /// Shutdown, progress and end reporting.
     tracker: Option<Tracker>,
     /// How large a frame may be by now (see [`Ramp`]).
@@ -147,7 +148,7 @@ impl RangeBody {
     /// Sends no chunk once `quota` is spent (or paces it, see [`QuotaGate`]),
     /// and charges it with every chunk that goes.
     pub(crate) fn quota(mut self, quota: QuotaGate) -> Self {
-        self.quota = Some(quota);
+        self.quota = Some(Box::new(quota));
         self
     }
 
@@ -201,7 +202,7 @@ impl Body for RangeBody {
         // A throttled response's chunks follow its rate; the others ramp up.
         let ramped = this.ramp.max_chunk(configured);
         // Nor more than is left of the client's quota.
-        let max_chunk = |throttle: &Option<Box<dyn Pace>>, quota: &Option<QuotaGate>| {
+        let max_chunk = |throttle: &Option<Box<dyn Pace>>, quota: &Option<Box<QuotaGate>>| {
             let max = match throttle {
                 Some(throttle) => throttle.max_chunk(configured),
                 None => ramped,

@@ -31,6 +31,13 @@ pub(crate) fn respond(
     let (status, body) = match decision {
         Decision::Full => {
             headers.insert(header::ACCEPT_RANGES, BYTES);
+            // The handler's `Content-Length`, one line, is the source's (a
+            // response whose length differs is passed through, never answered
+            // here): kept.
+            if headers.get_all(header::CONTENT_LENGTH).iter().count() == 1 {
+                parts.status = StatusCode::OK;
+                return RangeBody::full(source, chunk_size);
+            }
             (StatusCode::OK, RangeBody::full(source, chunk_size))
         }
         Decision::Partial(range) => {

@@ -32,7 +32,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -77,7 +77,10 @@ pub(crate) struct Cache<V> {
 
 #[derive(Debug)]
 struct Shard<V> {
-    map: HashMap<PathBuf, Slot<V>>,
+    /// By the bytes of the relative path: hashed and compared as one string
+    /// (a `Path` is hashed and compared component by component). The paths
+    /// come in one spelling (segments joined by `/`, see `relative_path`).
+    map: HashMap<Box<[u8]>, Slot<V>>,
 }
 
 impl<V> Default for Shard<V> {
@@ -129,23 +132,24 @@ impl<V: Entry> Cache<V> {
         self.budget.as_ref()
     }
 
-    fn shard(&self, relative: &Path) -> &Mutex<Shard<V>> {
+    fn shard(&self, key: &[u8]) -> &Mutex<Shard<V>> {
         // The high bits: the map inside uses the low ones.
-        let index = (self.hasher.hash_one(relative) >> 32) as usize % self.shards.len();
+        let index = (self.hasher.hash_one(key) >> 32) as usize % self.shards.len();
         &self.shards[index]
     }
 
     /// What `relative` led to, if it is known and still valid. A file changed
     /// in place since it was opened is forgotten.
     pub(crate) fn get(&self, relative: &Path) -> Cached<V> {
-        let shard = self.shard(relative);
+        let key = key(relative);
+        let shard = self.shard(key);
         let now = Instant::now();
         let found = {
             let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            match shard.map.get(relative) {
+            match shard.map.get(key) {
                 None => return Cached::Unknown,
                 Some(slot) if slot.expires <= now => {
-                    let expired = shard.map.remove(relative);
+                    let expired = shard.map.remove(key);
                     drop(shard);
                     drop(expired); // its descriptor is closed outside the lock
                     return Cached::Unknown;
@@ -162,10 +166,10 @@ impl<V: Entry> Cache<V> {
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
         let same = shard
             .map
-            .get(relative)
+            .get(key)
             .and_then(|slot| slot.found.as_ref())
             .is_some_and(|cached| Arc::ptr_eq(cached, &found));
-        let changed = same.then(|| shard.map.remove(relative));
+        let changed = same.then(|| shard.map.remove(key));
         drop(shard);
         drop(changed);
         Cached::Unknown
@@ -178,13 +182,14 @@ impl<V: Entry> Cache<V> {
             found,
             expires: now + self.validity,
         };
+        let key = key(relative);
         let evicted = {
             let mut shard = self
-                .shard(relative)
+                .shard(key)
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             let mut evicted = Vec::new();
-            if shard.map.len() >= self.per_shard && !shard.map.contains_key(relative) {
+            if shard.map.len() >= self.per_shard && !shard.map.contains_key(key) {
                 evicted = shard.take_expired(now);
                 if shard.map.len() >= self.per_shard {
                     // Full of valid entries: an arbitrary one goes (the
@@ -195,7 +200,7 @@ impl<V: Entry> Cache<V> {
                     }
                 }
             }
-            let replaced = shard.map.insert(relative.to_owned(), slot);
+            let replaced = shard.map.insert(key.into(), slot);
             evicted.extend(replaced);
             evicted
         };
@@ -242,6 +247,11 @@ impl<V: Entry> Cache<V> {
         let guard = Stopped(Some(Arc::downgrade(self)));
         runtime.spawn(sweep_while_not_empty(guard, self.validity));
     }
+}
+
+/// The key of a relative path: its bytes.
+fn key(relative: &Path) -> &[u8] {
+    relative.as_os_str().as_encoded_bytes()
 }
 
 impl<V> Shard<V> {
