@@ -44,7 +44,9 @@ fn small_files(c: &mut Criterion) {
         if let Some(accept) = accept {
             request = request.header(header::ACCEPT_ENCODING, accept);
         }
-        request.body(Empty::<bytes::Bytes>::new()).expect("a request")
+        request
+            .body(Empty::<bytes::Bytes>::new())
+            .expect("a request")
     };
     let serve = |request| {
         runtime.block_on(async {
@@ -65,12 +67,13 @@ fn small_files(c: &mut Criterion) {
     group
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    group.bench_function("one 4 KiB file", |b| {
-        b.iter(|| serve(get("/4k.bin", None)))
-    });
+    group.bench_function("one 4 KiB file", |b| b.iter(|| serve(get("/4k.bin", None))));
     for (name, accept) in [
         ("1,000 files at random", None),
-        ("1,000 files at random, br and gzip accepted", Some("br, gzip")),
+        (
+            "1,000 files at random, br and gzip accepted",
+            Some("br, gzip"),
+        ),
     ] {
         let mut next = 0usize;
         group.bench_function(name, |b| {
