@@ -19,7 +19,7 @@
 #
 # Knobs: RUNS [3], DURATION [5s], CONNECTIONS [64], THREADS [2],
 # SERVERS [ours ours-nocache nginx go] (ours-nocache: --open-file-cache off;
-# ours-w2: --workers 2;
+# ours-w2: --workers 2; ours-w0: --workers 0, one multi-threaded runtime;
 # LABEL=BINARY: another build of the demo server, e.g. before=/tmp/serve-old,
 # run like ours), OURS_ARGS (more flags for ours), PEERS [/work/shared/bench/peers].
 # Needs wrk, nginx and go (for the peers); builds the release demo server.
@@ -79,6 +79,7 @@ start() {
         ours) start_demo "$port" $OURS_ARGS; return ;;
         ours-nocache) start_demo "$port" --open-file-cache off $OURS_ARGS; return ;;
         ours-w2) start_demo "$port" --workers 2 $OURS_ARGS; return ;;
+        ours-w0) start_demo "$port" --workers 0 $OURS_ARGS; return ;;
         *=*) "${server#*=}" --root "$WORK" --addr "127.0.0.1:$port" --progress 0 $OURS_ARGS \
             >>"$WORK/serve-$port.log" 2>&1 & ;;
         nginx | go) "$PEERS/run-peer" "$server" --root "$WORK" --addr "127.0.0.1:$port" \

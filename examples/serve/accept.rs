@@ -1,11 +1,15 @@
-//! The accept loop of the demo server, and `--workers N`: N single-threaded
-//! tokio runtimes, one per thread, each accepting on its own `SO_REUSEPORT`
-//! listener of the same address (the kernel spreads connections over them), as
-//! nginx's worker processes do. A connection then lives on one thread from
-//! accept to close: no work stealing, and no wake-up of another worker thread
-//! when its task becomes ready (the multi-threaded runtime's cost on a
-//! request/response ping-pong). Without `--workers`, one multi-threaded
-//! runtime serves one listener.
+//! The accept loop of the demo server, and `--workers N` (by default one per
+//! core): N single-threaded tokio runtimes, one per thread, each accepting on
+//! its own `SO_REUSEPORT` listener of the same address (the kernel spreads
+//! connections over them), as nginx's worker processes do. A connection then
+//! lives on one thread from accept to close: no work stealing, and no wake-up
+//! of another worker thread when its task becomes ready (the multi-threaded
+//! runtime's cost on a request/response ping-pong). With `--workers 0`, one
+//! multi-threaded runtime serves one listener.
+//!
+//! `SO_REUSEPORT` would also let a second server of the same user join the
+//! port silently and take half its connections: the address is first bound
+//! once without it, so that a port in use fails as it does for any server.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -170,20 +174,26 @@ where
 /// The accept queue of each listener (tokio's default for `TcpListener::bind`).
 pub(crate) const BACKLOG: u32 = 1024;
 
+/// The default of `--workers`: one per core the process may use.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// `n` sockets bound to `addr`, not yet listening (so that each can listen in
 /// its own runtime): with n > 1, `SO_REUSEPORT` sockets of one port (the
 /// port the first got, when `addr` asks for any).
 pub(crate) fn bind(addr: SocketAddr, n: usize) -> std::io::Result<Vec<TcpSocket>> {
     let mut addr = addr;
+    if n > 1 {
+        // Without SO_REUSEPORT: fails if anything listens there (another
+        // server, with SO_REUSEPORT or not); learns the port for port 0.
+        let probe = new_socket(addr)?;
+        probe.bind(addr)?;
+        addr = probe.local_addr()?;
+    }
     let mut sockets = Vec::new();
     for _ in 0..n.max(1) {
-        let socket = match addr {
-            SocketAddr::V4(_) => TcpSocket::new_v4()?,
-            SocketAddr::V6(_) => TcpSocket::new_v6()?,
-        };
-        // As `TcpListener::bind` does on Unix.
-        #[cfg(unix)]
-        socket.set_reuseaddr(true)?;
+        let socket = new_socket(addr)?;
         if n > 1 {
             #[cfg(unix)]
             socket.set_reuseport(true)?;
@@ -193,4 +203,16 @@ pub(crate) fn bind(addr: SocketAddr, n: usize) -> std::io::Result<Vec<TcpSocket>
         sockets.push(socket);
     }
     Ok(sockets)
+}
+
+/// A socket for `addr`'s family, with `SO_REUSEADDR` as `TcpListener::bind`
+/// sets it on Unix.
+fn new_socket(addr: SocketAddr) -> std::io::Result<TcpSocket> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    Ok(socket)
 }

@@ -62,9 +62,9 @@
 //! HTTPS: `--tls-cert FILE --tls-key FILE` (PEM) or `--tls-self-signed` (a
 //! certificate for localhost and 127.0.0.1 made at start); see `tls.rs`.
 //!
-//! Runtimes: one with a thread per core and one listener, or with
-//! `--workers N` N single-threaded ones on `SO_REUSEPORT` listeners; see
-//! `accept.rs`.
+//! Runtimes: one single-threaded runtime per core (`--workers N`: N), each on
+//! its own `SO_REUSEPORT` listener; `--workers 0`: one runtime with a thread per
+//! core and one listener. See `accept.rs`.
 
 mod accept;
 mod admin;
@@ -204,9 +204,9 @@ struct Args {
 
     /// Serve with N single-threaded runtimes, one thread each, accepting on N
     /// SO_REUSEPORT listeners of --addr (as nginx's workers); 0: one runtime
-    /// with a thread per core, one listener.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    workers: usize,
+    /// with a thread per core, one listener. [default: one per core]
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
 
     /// Kernel send buffer of each connection (SO_SNDBUF; 0 = the system's
     /// autotuning). Bounds the kernel memory a stalled client holds: on loopback
@@ -404,7 +404,8 @@ async fn main() -> ExitCode {
             },
         },
     };
-    let (mut sockets, addr) = match accept::bind(args.addr, args.workers) {
+    let runtimes = args.workers.unwrap_or_else(accept::cores);
+    let (mut sockets, addr) = match accept::bind(args.addr, runtimes) {
         Ok(sockets) => {
             let addr = sockets[0]
                 .local_addr()
@@ -523,7 +524,7 @@ async fn main() -> ExitCode {
     let stop = signal::stop();
     // --workers: single-threaded runtimes on their own threads; else this one.
     let (stop_workers, workers) = tokio::sync::watch::channel(None);
-    let (mut connections, workers) = if args.workers > 0 {
+    let (mut connections, workers) = if runtimes > 0 {
         let threads = match serve.workers(sockets, &workers) {
             Ok(threads) => threads,
             Err(e) => {
