@@ -233,14 +233,15 @@ impl Root {
         encoding: Encoding,
         wait: Wait,
     ) -> io::Result<Option<Arc<Opened>>> {
-        let Some(name) = relative.file_name() else {
+        if relative.file_name().is_none() {
             return Ok(None);
-        };
-        let mut sidecar = OsString::with_capacity(name.len() + 4);
-        sidecar.push(name);
+        }
+        let extension = encoding.extension();
+        let mut sidecar = OsString::with_capacity(relative.as_os_str().len() + 1 + extension.len());
+        sidecar.push(relative);
         sidecar.push(".");
-        sidecar.push(encoding.extension());
-        let opened = found(self.open(&relative.with_file_name(sidecar), wait))?;
+        sidecar.push(extension);
+        let opened = found(self.open(Path::new(&sidecar), wait))?;
         Ok(opened.filter(|opened| opened.source().is_some()))
     }
 
@@ -330,25 +331,33 @@ fn variant_response(
     sidecar: &Opened,
     original: &FileHeaders,
 ) -> io::Result<Response<RangeBody>> {
-    let (Some(source), Some(own)) = (sidecar.source(), sidecar.headers()) else {
+    let (Some(source), Some(headers)) = (
+        sidecar.source(),
+        sidecar.variant_headers(|own| variant_headers(encoding, own, original)),
+    ) else {
         return Err(io::ErrorKind::NotFound.into());
     };
+    Ok(FileResponse::from_shared_file(source.clone(), headers)
+        .shared_checksums(sidecar.checksums())
+        .content_encoding(HeaderValue::from_static(encoding.name()))
+        .into_response())
+}
+
+/// The headers of a sidecar whose own are `own`, sent as the `encoding`
+/// variant of the file whose headers are `original`.
+fn variant_headers(encoding: Encoding, own: &FileHeaders, original: &FileHeaders) -> FileHeaders {
     // The sidecar's own length and time, and the coding's name: never the
     // identity file's tag, even for a sidecar with the same length and time.
     let etag = own.etag.as_ref().and_then(|etag| {
         let tag = etag.to_str().ok()?.strip_suffix('"')?;
         HeaderValue::try_from(format!("{tag}-{}\"", encoding.name())).ok()
     });
-    let headers = FileHeaders {
+    FileHeaders {
         content_length: own.content_length.clone(),
         content_type: original.content_type.clone(),
         etag,
         last_modified: own.last_modified.clone(),
-    };
-    Ok(FileResponse::from_shared_file(source.clone(), &headers)
-        .shared_checksums(sidecar.checksums())
-        .content_encoding(HeaderValue::from_static(encoding.name()))
-        .into_response())
+    }
 }
 
 /// A redirect to the directory's slash form (308: permanent, and the method

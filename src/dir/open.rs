@@ -34,6 +34,8 @@ pub(super) struct Opened {
     pub(super) path: Arc<Path>,
     /// The response headers of a file, made once.
     headers: OnceLock<FileHeaders>,
+    /// Those of a sidecar sent as a precompressed variant, made once.
+    variant: OnceLock<FileHeaders>,
     /// Its checksum files, read once (when a request first asks for a digest).
     checksums: SharedChecksums,
 }
@@ -63,6 +65,7 @@ impl Opened {
             checksums: SharedChecksums::new(path.clone()),
             path,
             headers: OnceLock::new(),
+            variant: OnceLock::new(),
         })
     }
 
@@ -92,6 +95,18 @@ impl Opened {
             self.headers
                 .get_or_init(|| FileHeaders::new(source, &self.path)),
         )
+    }
+
+    /// The headers of this sidecar sent as the `encoding` variant of the file
+    /// whose headers are `original` (see `lookup::variant_headers`), made the
+    /// first time: a sidecar's name says its coding and its original, so
+    /// they are the same each time. `None` for a directory.
+    pub(super) fn variant_headers(
+        &self,
+        make: impl FnOnce(&FileHeaders) -> FileHeaders,
+    ) -> Option<&FileHeaders> {
+        let own = self.headers()?;
+        Some(self.variant.get_or_init(|| make(own)))
     }
 
     /// The checksum files beside it, shared by its responses.
