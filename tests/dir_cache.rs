@@ -271,6 +271,34 @@ async fn sidecars_added_or_removed_are_seen_within_the_validity() {
     assert_eq!(plain.body, "body { color: red }");
 }
 
+/// A file remembers what the cache said of its sidecars, never longer than the
+/// cache holds that answer: here the sidecar's (negative) entry is older than
+/// the file's, and its end is when the new sidecar is seen.
+#[tokio::test(start_paused = true)]
+async fn a_file_remembers_its_sidecars_no_longer_than_the_cache_does() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("app.js"), "let a = 1;").unwrap();
+    let dir = ServeDir::new(root.path()).precompressed([Encoding::Gzip]);
+    let gzip = [("accept-encoding", "gzip")];
+    // The sidecar's path, requested as such: a negative entry from now on.
+    assert_eq!(
+        get(&dir, "/app.js.gz", &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    tokio::time::advance(VALIDITY / 2).await;
+    // The file's entry is made now, and lasts half a validity longer.
+    let plain = get(&dir, "/app.js", &gzip).await;
+    assert!(!plain.headers.contains_key("content-encoding"));
+    std::fs::write(root.path().join("app.js.gz"), "gzip stand-in").unwrap();
+    tokio::time::advance(VALIDITY / 2 - Duration::from_millis(1)).await;
+    let cached = get(&dir, "/app.js", &gzip).await;
+    assert!(!cached.headers.contains_key("content-encoding"));
+    tokio::time::advance(Duration::from_millis(1)).await;
+    let variant = get(&dir, "/app.js", &gzip).await;
+    assert_eq!(variant.headers["content-encoding"], "gzip");
+    assert_eq!(variant.body, "gzip stand-in");
+}
+
 #[tokio::test(start_paused = true)]
 async fn without_the_cache_every_change_is_seen_at_once() {
     let root = tempfile::tempdir().unwrap();

@@ -56,6 +56,16 @@ impl Encoding {
         }
     }
 
+    /// Its place in [`ALL`](Self::ALL).
+    pub(crate) const fn index(self) -> usize {
+        match self {
+            Self::Brotli => 0,
+            Self::Zstd => 1,
+            Self::Gzip => 2,
+            Self::Deflate => 3,
+        }
+    }
+
     /// The extension of its sidecar files, without the dot.
     ///
     /// ```

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode, Uri};
+use tokio::time::Instant;
 
 use super::Encoding;
 use super::cache::{Cache, Cached, OpenFileCache};
@@ -17,7 +18,7 @@ use super::listing::{self, Entry};
 use super::open::{Opened, Wait, open_beneath};
 use super::path::is_plain_name;
 use crate::RangeBody;
-use crate::protocol::accept::AcceptEncoding;
+use crate::protocol::accept::Candidates;
 use crate::serve::{FileHeaders, FileResponse};
 use crate::source::DEFAULT_CHUNK_SIZE;
 
@@ -47,7 +48,9 @@ pub(super) struct Target {
     pub(super) uri: Uri,
     /// Whether the path ends with `/` (names a directory).
     pub(super) directory_form: bool,
-    pub(super) accept_encoding: AcceptEncoding,
+    /// The precompressed codings (indices into `Root::precompressed`) the
+    /// request could be sent, best first.
+    pub(super) candidates: Candidates,
     pub(super) json: bool,
 }
 
@@ -133,12 +136,25 @@ impl Root {
     /// Through the open-file cache when there is one: a path resolved less
     /// than its validity ago is not resolved again (see [`Cache`]).
     fn open(&self, relative: &Path, wait: Wait) -> io::Result<Arc<Opened>> {
+        let (opened, _) = self.resolve(relative, wait)?;
+        opened.ok_or_else(|| io::ErrorKind::NotFound.into())
+    }
+
+    /// What `relative` leads to (`None`: nothing, or nothing a request may
+    /// reach), and until when the open-file cache holds that answer (`None`
+    /// without a cache). See [`open`](Self::open).
+    fn resolve(
+        &self,
+        relative: &Path,
+        wait: Wait,
+    ) -> io::Result<(Option<Arc<Opened>>, Option<Instant>)> {
         let Some(cache) = &self.cache else {
-            return open_beneath(&self.path, relative, self.follow_symlinks, wait).map(Arc::new);
+            let opened = open_beneath(&self.path, relative, self.follow_symlinks, wait);
+            return Ok((found(opened.map(Arc::new))?, None));
         };
         match cache.get(relative) {
-            Cached::Found(opened) => return Ok(opened),
-            Cached::Missing => return Err(io::ErrorKind::NotFound.into()),
+            Cached::Found(opened, until) => return Ok((Some(opened), Some(until))),
+            Cached::Missing(until) => return Ok((None, Some(until))),
             Cached::Unknown => {}
         }
         match open_beneath(&self.path, relative, self.follow_symlinks, wait) {
@@ -147,13 +163,10 @@ impl Root {
                     opened.keep_within(budget);
                 }
                 let opened = Arc::new(opened);
-                cache.insert(relative, Some(opened.clone()));
-                Ok(opened)
+                let until = cache.insert(relative, Some(opened.clone()));
+                Ok((Some(opened), Some(until)))
             }
-            Err(e) if is_not_found(&e) => {
-                cache.insert(relative, None);
-                Err(e)
-            }
+            Err(e) if is_not_found(&e) => Ok((None, Some(cache.insert(relative, None)))),
             Err(e) => Err(e),
         }
     }
@@ -170,7 +183,7 @@ impl Root {
         let (Some(source), Some(headers)) = (opened.source(), opened.headers()) else {
             return Err(io::ErrorKind::NotFound.into());
         };
-        let (chosen, varies) = self.variant(relative, target, wait)?;
+        let (chosen, varies) = self.variant(relative, &opened, target, wait)?;
         let mut response = match chosen {
             Some((encoding, sidecar)) => variant_response(encoding, &sidecar, headers)?,
             None => FileResponse::from_shared_file(source.clone(), headers)
@@ -200,39 +213,49 @@ impl Root {
     fn variant(
         &self,
         relative: &Path,
+        original: &Opened,
         target: &Target,
         wait: Wait,
     ) -> io::Result<(Option<Variant>, bool)> {
         if self.precompressed.is_empty() {
             return Ok((None, false));
         }
-        let names = self.precompressed.iter().map(|e| e.name());
-        let candidates = target.accept_encoding.candidates(names);
+        let candidates = target.candidates;
         if candidates.is_empty() {
             return Ok((None, true));
         }
-        for &i in &candidates {
+        for i in candidates.iter() {
             let encoding = self.precompressed[i];
-            if let Some(sidecar) = self.sidecar(relative, encoding, wait)? {
+            if let Some(sidecar) = self.sidecar(relative, original, encoding, wait)? {
                 return Ok((Some((encoding, sidecar)), true));
             }
         }
         for (i, &encoding) in self.precompressed.iter().enumerate() {
-            if !candidates.contains(&i) && self.sidecar(relative, encoding, wait)?.is_some() {
+            if !candidates.contains(i)
+                && self.sidecar(relative, original, encoding, wait)?.is_some()
+            {
                 return Ok((None, true));
             }
         }
         Ok((None, false))
     }
 
-    /// The sidecar of `relative` in `encoding`, if it exists (a regular file,
-    /// inside the root unless links may lead anywhere), opened.
+    /// The sidecar of `relative` (opened as `original`) in `encoding`, if it
+    /// exists (a regular file, inside the root unless links may lead
+    /// anywhere), opened. The cache's answer is remembered beside the original
+    /// for as long as the cache holds it (see [`Sidecars`](super::cache::Sidecars)).
     fn sidecar(
         &self,
         relative: &Path,
+        original: &Opened,
         encoding: Encoding,
         wait: Wait,
     ) -> io::Result<Option<Arc<Opened>>> {
+        if self.cache.is_some() {
+            if let Some(known) = original.sidecars.get(encoding, Instant::now()) {
+                return Ok(known);
+            }
+        }
         if relative.file_name().is_none() {
             return Ok(None);
         }
@@ -241,8 +264,12 @@ impl Root {
         sidecar.push(relative);
         sidecar.push(".");
         sidecar.push(extension);
-        let opened = found(self.open(Path::new(&sidecar), wait))?;
-        Ok(opened.filter(|opened| opened.source().is_some()))
+        let (opened, until) = self.resolve(Path::new(&sidecar), wait)?;
+        let opened = opened.filter(|opened| opened.source().is_some());
+        if let Some(until) = until {
+            original.sidecars.remember(encoding, opened.as_ref(), until);
+        }
+        Ok(opened)
     }
 
     /// The listing of the directory `opened` (found as `relative`).

@@ -20,6 +20,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use super::cache::Sidecars;
 use crate::serve::{FileHeaders, SharedChecksums};
 use crate::source::FileSource;
 use crate::source::kept::Budget;
@@ -38,6 +39,8 @@ pub(super) struct Opened {
     variant: OnceLock<FileHeaders>,
     /// Its checksum files, read once (when a request first asks for a digest).
     checksums: SharedChecksums,
+    /// What the open-file cache said of its sidecars.
+    pub(super) sidecars: Sidecars<Opened>,
 }
 
 /// What was opened.
@@ -66,6 +69,7 @@ impl Opened {
             path,
             headers: OnceLock::new(),
             variant: OnceLock::new(),
+            sidecars: Sidecars::default(),
         })
     }
 

@@ -12,7 +12,7 @@ use super::lookup::{Root, Target, status};
 use super::path::{is_plain_name, relative_path};
 use super::{Encoding, NotFound, ResponseFuture};
 use crate::ResponseBody;
-use crate::protocol::accept::{AcceptEncoding, prefers_json};
+use crate::protocol::accept::{candidates, prefers_json};
 
 /// Serves the files under a root directory, by request path.
 ///
@@ -368,10 +368,13 @@ fn target<B>(request: &Request<B>, root: &Root) -> Option<Target> {
         relative: relative_path(path)?,
         uri: request.uri().clone(),
         directory_form: path.ends_with('/'),
-        accept_encoding: if root.precompressed.is_empty() {
-            AcceptEncoding::default()
+        candidates: if root.precompressed.is_empty() {
+            Default::default()
         } else {
-            AcceptEncoding::from_headers(request.headers())
+            candidates(
+                request.headers(),
+                root.precompressed.iter().map(|e| e.name()),
+            )
         },
         json: root.listing && prefers_json(request.headers()),
     })

@@ -188,10 +188,10 @@ async fn open(
     let cached = std::path::PathBuf::from(key.as_ref());
     if let Some(cache) = &cache {
         match cache.get(&cached) {
-            Cached::Found(source) => {
+            Cached::Found(source, _) => {
                 return FileResponse::from_shared_object(source).into_response();
             }
-            Cached::Missing => return status(StatusCode::NOT_FOUND),
+            Cached::Missing(_) => return status(StatusCode::NOT_FOUND),
             Cached::Unknown => {}
         }
     }

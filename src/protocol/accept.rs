@@ -20,91 +20,106 @@ type Quality = u16;
 
 const ONE: Quality = 1000;
 
-/// The request's `Accept-Encoding`: which content codings it takes, how much.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct AcceptEncoding {
-    /// `None` without the header field.
-    elements: Option<Vec<(String, Quality)>>,
+/// The most codings a server offers that [`candidates`] weighs (more are
+/// never candidates): `ServeDir` knows four.
+const MAX_CODINGS: usize = 8;
+
+/// The codings a request could be sent, as indices into the server's list,
+/// best first (see [`candidates`]). Held inline: reading `Accept-Encoding`
+/// allocates nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Candidates {
+    indices: [u8; MAX_CODINGS],
+    len: u8,
 }
 
-impl AcceptEncoding {
-    /// Reads every `Accept-Encoding` line of `headers`.
-    pub(crate) fn from_headers(headers: &HeaderMap) -> Self {
-        Self {
-            elements: elements(headers, header::ACCEPT_ENCODING).map(|elements| {
-                elements
-                    .filter_map(|(name, q)| {
-                        let name = name.to_ascii_lowercase();
-                        let name = if name == "x-gzip" {
-                            "gzip".into()
-                        } else {
-                            name
-                        };
-                        Some((name, q?))
-                    })
-                    .collect()
-            }),
-        }
-    }
-
-    /// The weight the request gives `coding` (a lowercase content-coding name),
-    /// in thousandths, by its own element or `*`; `None` when it names neither.
-    fn weight(&self, coding: &str) -> Option<Quality> {
-        let elements = self.elements.as_ref()?;
-        let find = |name: &str| elements.iter().find(|(n, _)| n == name).map(|&(_, q)| q);
-        find(coding).or_else(|| find("*"))
-    }
-
-    /// Picks among the `available` codings (the server's order of preference)
-    /// and identity: the index of the chosen coding, or `None` for identity.
-    ///
-    /// Without the header field a client has said nothing: identity (RFC 9110
-    /// §12.5.3 lets the server pick any coding then; like tower-http, nginx and
-    /// Caddy, we send none). Otherwise the acceptable coding (weight above 0)
-    /// with the highest weight wins, the server's order breaking ties. Identity
-    /// competes only with a weight the request gives it (`identity;q=0.5`, or
-    /// through `*`), and loses ties; unnamed, it is what is sent when no
-    /// coding is acceptable. When nothing is acceptable at all (say
-    /// `identity;q=0` and no variant the client takes), the answer is identity
-    /// all the same: §12.5.3 says the server SHOULD then send the representation
-    /// without a content coding, and §12.1 allows it instead of 406.
-    #[cfg(test)]
-    pub(crate) fn choose(&self, available: &[&str]) -> Option<usize> {
-        self.elements.as_ref()?;
-        let identity = self.weight("identity").unwrap_or(0);
-        let (index, q) = available
+impl Candidates {
+    /// The indices, best first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.indices[..usize::from(self.len)]
             .iter()
-            .map(|coding| self.weight(coding).unwrap_or(0))
-            .enumerate()
-            // The first of the best: `max_by_key` would keep the last.
-            .fold(None, |best: Option<(usize, Quality)>, (i, q)| match best {
-                Some((_, best_q)) if best_q >= q => best,
-                _ => Some((i, q)),
-            })?;
-        (q > 0 && q >= identity).then_some(index)
+            .map(|&i| usize::from(i))
     }
 
-    /// The indices of `available` codings this request could be sent, best
-    /// first: those weighted above zero and at least as much as the identity,
-    /// by weight, ties in the server's order. The first of them that exists
-    /// is what [`choose`](Self::choose) picks among the existing ones; none
-    /// without the header.
-    pub(crate) fn candidates<'a>(&self, available: impl Iterator<Item = &'a str>) -> Vec<usize> {
-        if self.elements.is_none() {
-            return Vec::new();
-        }
-        let identity = self.weight("identity").unwrap_or(0);
-        let mut weighted: Vec<(usize, Quality)> = available
-            .enumerate()
-            .filter_map(|(i, coding)| {
-                let q = self.weight(coding).unwrap_or(0);
-                (q > 0 && q >= identity).then_some((i, q))
-            })
-            .collect();
-        // Stable: ties keep the server's order.
-        weighted.sort_by_key(|&(_, q)| std::cmp::Reverse(q));
-        weighted.into_iter().map(|(i, _)| i).collect()
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
     }
+
+    pub(crate) fn contains(&self, index: usize) -> bool {
+        self.iter().any(|i| i == index)
+    }
+}
+
+/// The `available` codings (lowercase names, the server's order of
+/// preference) that the request's `Accept-Encoding` could be sent, best
+/// first: those weighted above zero and at least as much as the identity, by
+/// weight, ties in the server's order. The first of them that exists is the
+/// one to send; identity when none does.
+///
+/// Without the header field a client has said nothing: no candidate (RFC 9110
+/// §12.5.3 lets the server pick any coding then; like tower-http, nginx and
+/// Caddy, we send none). A coding's weight is that of its first element, or of
+/// `*`. Identity competes only with a weight the request gives it
+/// (`identity;q=0.5`, or through `*`), and loses ties; unnamed, it is what is
+/// sent when no coding is acceptable. When nothing is acceptable at all (say
+/// `identity;q=0` and no variant the client takes), the answer is identity
+/// all the same: §12.5.3 says the server SHOULD then send the representation
+/// without a content coding, and §12.1 allows it instead of 406.
+///
+/// One pass over the elements, without allocating.
+pub(crate) fn candidates<'a>(
+    headers: &HeaderMap,
+    available: impl Iterator<Item = &'a str> + Clone,
+) -> Candidates {
+    let Some(elements) = elements(headers, header::ACCEPT_ENCODING) else {
+        return Candidates::default();
+    };
+    let mut weights = [None; MAX_CODINGS];
+    let (mut identity, mut any) = (None, None);
+    for (name, q) in elements {
+        // An element whose weight does not parse is not there.
+        let Some(q) = q else { continue };
+        let name = if name.eq_ignore_ascii_case("x-gzip") {
+            "gzip"
+        } else {
+            name
+        };
+        if name == "*" {
+            any.get_or_insert(q);
+        } else if name.eq_ignore_ascii_case("identity") {
+            identity.get_or_insert(q);
+        } else if let Some(i) = available
+            .clone()
+            .take(MAX_CODINGS)
+            .position(|coding| coding.eq_ignore_ascii_case(name))
+        {
+            weights[i].get_or_insert(q);
+        }
+    }
+    let identity = identity.or(any).unwrap_or(0);
+    let mut weighted = [(0u8, 0); MAX_CODINGS];
+    let mut len = 0;
+    for (i, weight) in (0u8..)
+        .zip(weights)
+        .take(available.count().min(MAX_CODINGS))
+    {
+        let q = weight.or(any).unwrap_or(0);
+        if q > 0 && q >= identity {
+            weighted[len] = (i, q);
+            len += 1;
+        }
+    }
+    // Stable (insertion sort on a few elements, no allocation): ties keep the
+    // server's order.
+    weighted[..len].sort_by_key(|&(_, q)| std::cmp::Reverse(q));
+    let mut candidates = Candidates {
+        len: len as u8,
+        ..Candidates::default()
+    };
+    for (slot, (i, _)) in candidates.indices.iter_mut().zip(&weighted[..len]) {
+        *slot = *i;
+    }
+    candidates
 }
 
 /// Whether `Accept` prefers `application/json` to `text/html`: JSON has a higher
@@ -183,7 +198,21 @@ mod tests {
 
     use super::*;
 
-    fn accept(values: &[&str]) -> AcceptEncoding {
+    /// A request's headers with these `Accept-Encoding` lines.
+    struct Accept(HeaderMap);
+
+    impl Accept {
+        /// The coding to send among `available` (all exist), `None` for identity.
+        fn choose(&self, available: &[&str]) -> Option<usize> {
+            self.candidates(available).iter().next()
+        }
+
+        fn candidates(&self, available: &[&str]) -> Candidates {
+            candidates(&self.0, available.iter().copied())
+        }
+    }
+
+    fn accept(values: &[&str]) -> Accept {
         let mut headers = HeaderMap::new();
         for value in values {
             headers.append(
@@ -191,7 +220,7 @@ mod tests {
                 HeaderValue::from_str(value).unwrap(),
             );
         }
-        AcceptEncoding::from_headers(&headers)
+        Accept(headers)
     }
 
     const ALL: &[&str] = &["br", "zstd", "gzip"];
@@ -268,6 +297,29 @@ mod tests {
         assert_eq!(accept(&["br;q=abc"]).choose(ALL), None);
     }
 
+    #[test]
+    fn a_coding_weighs_what_its_first_valid_element_says() {
+        assert_eq!(accept(&["gzip;q=0, gzip"]).choose(ALL), None);
+        assert_eq!(
+            accept(&["gzip;q=x", "gzip;q=0.5, identity;q=0.4"]).choose(ALL),
+            Some(2)
+        );
+        assert_eq!(accept(&["x-gzip;q=0, gzip"]).choose(ALL), None);
+        assert_eq!(accept(&["*;q=0, *"]).choose(ALL), None);
+    }
+
+    #[test]
+    fn codings_past_the_limit_are_never_candidates() {
+        let many: Vec<String> = (0..MAX_CODINGS + 2).map(|i| format!("c{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let all = accept(&["*"]).candidates(&many);
+        assert_eq!(
+            all.iter().collect::<Vec<_>>(),
+            (0..MAX_CODINGS).collect::<Vec<_>>()
+        );
+        assert!(accept(&["c9"]).candidates(&many).is_empty());
+    }
+
     fn json(value: Option<&str>) -> bool {
         let mut headers = HeaderMap::new();
         if let Some(value) = value {
@@ -303,16 +355,13 @@ mod tests {
         ] {
             let accept = accept(&[header]);
             for available in lists {
-                let candidates = accept.candidates(ALL.iter().copied());
-                let first = candidates.iter().find(|&&i| available.contains(&ALL[i]));
+                let candidates = accept.candidates(ALL);
+                let first = candidates.iter().find(|&i| available.contains(&ALL[i]));
                 let chosen = accept.choose(available).map(|i| available[i]);
-                assert_eq!(first.map(|&i| ALL[i]), chosen, "{header:?} {available:?}");
+                assert_eq!(first.map(|i| ALL[i]), chosen, "{header:?} {available:?}");
             }
         }
-        assert!(
-            AcceptEncoding::default()
-                .candidates(ALL.iter().copied())
-                .is_empty()
-        );
+        assert!(accept(&[]).candidates(ALL).is_empty());
+        assert!(accept(&["*"]).candidates(&[]).is_empty());
     }
 }

@@ -40,10 +40,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use self::settings::OpenFileCache;
+pub(crate) use self::sidecars::Sidecars;
 use super::open::Opened;
 use crate::source::kept::Budget;
 
 mod settings;
+mod sidecars;
 
 /// Shards of the map: requests on different threads rarely wait for each other.
 const SHARDS: usize = 16;
@@ -98,13 +100,14 @@ struct Slot<V> {
     expires: Instant,
 }
 
-/// What the cache knows of a path.
+/// What the cache knows of a path; a known answer comes with the instant
+/// the cache stops holding it.
 #[derive(Debug)]
 pub(crate) enum Cached<V> {
     /// It led to this, and still does as far as the cache can tell.
-    Found(Arc<V>),
+    Found(Arc<V>, Instant),
     /// It led to nothing.
-    Missing,
+    Missing(Instant),
     /// Not known: resolve it.
     Unknown,
 }
@@ -144,7 +147,7 @@ impl<V: Entry> Cache<V> {
         let key = key(relative);
         let shard = self.shard(key);
         let now = Instant::now();
-        let found = {
+        let (found, until) = {
             let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
             match shard.map.get(key) {
                 None => return Cached::Unknown,
@@ -154,14 +157,18 @@ impl<V: Entry> Cache<V> {
                     drop(expired); // its descriptor is closed outside the lock
                     return Cached::Unknown;
                 }
-                Some(Slot { found: None, .. }) => return Cached::Missing,
                 Some(Slot {
-                    found: Some(found), ..
-                }) => found.clone(),
+                    found: None,
+                    expires,
+                }) => return Cached::Missing(*expires),
+                Some(Slot {
+                    found: Some(found),
+                    expires,
+                }) => (found.clone(), *expires),
             }
         };
         if found.is_current() {
-            return Cached::Found(found);
+            return Cached::Found(found, until);
         }
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
         let same = shard
@@ -175,13 +182,12 @@ impl<V: Entry> Cache<V> {
         Cached::Unknown
     }
 
-    /// Remembers that `relative` led to `found` (`None`: to nothing).
-    pub(crate) fn insert(self: &Arc<Self>, relative: &Path, found: Option<Arc<V>>) {
+    /// Remembers that `relative` led to `found` (`None`: to nothing), until
+    /// the instant returned.
+    pub(crate) fn insert(self: &Arc<Self>, relative: &Path, found: Option<Arc<V>>) -> Instant {
         let now = Instant::now();
-        let slot = Slot {
-            found,
-            expires: now + self.validity,
-        };
+        let expires = now + self.validity;
+        let slot = Slot { found, expires };
         let key = key(relative);
         let evicted = {
             let mut shard = self
@@ -206,6 +212,7 @@ impl<V: Entry> Cache<V> {
         };
         drop(evicted);
         self.start_sweeping();
+        expires
     }
 
     /// How many entries the cache holds.
@@ -340,7 +347,7 @@ mod tests {
         // on descriptors).
         assert_eq!(cache.len(), cache.per_shard * cache.shards.len());
         let last = Path::new("missing-9999");
-        assert!(matches!(cache.get(last), Cached::Missing));
+        assert!(matches!(cache.get(last), Cached::Missing(_)));
         assert!(matches!(cache.get(Path::new("other")), Cached::Unknown));
     }
 
@@ -349,7 +356,7 @@ mod tests {
         let cache = Arc::new(Cache::<Opened>::new(OpenFileCache::new().entries(10)).unwrap());
         cache.insert(Path::new("a"), None);
         tokio::time::advance(Duration::from_millis(1999)).await;
-        assert!(matches!(cache.get(Path::new("a")), Cached::Missing));
+        assert!(matches!(cache.get(Path::new("a")), Cached::Missing(_)));
         tokio::time::advance(Duration::from_millis(1)).await;
         assert!(matches!(cache.get(Path::new("a")), Cached::Unknown));
         cache.insert(Path::new("b"), None);
