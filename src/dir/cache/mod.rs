@@ -5,7 +5,9 @@
 //! metadata and response headers), a directory, or nothing (a negative entry).
 //! Sidecars (`NAME.br`) and index files are entries of their own, so each
 //! entry holds at most one descriptor and the bound on entries is the bound on
-//! descriptors.
+//! descriptors. A cached file remembers what the cache said of its sidecars
+//! while the cache holds those answers ([`Sidecars`]), so a request that
+//! accepts codings looks up the file only.
 //!
 //! - **Validity.** An entry is used for [`validity`](OpenFileCache::validity)
 //!   after its path was resolved (nginx's `open_file_cache_valid`), then the
