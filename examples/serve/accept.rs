@@ -174,9 +174,15 @@ where
 /// The accept queue of each listener (tokio's default for `TcpListener::bind`).
 pub(crate) const BACKLOG: u32 = 1024;
 
-/// The default of `--workers`: one per core the process may use.
-pub(crate) fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+/// The default of `--workers`: one per core the process may use where
+/// listeners can share a port (`SO_REUSEPORT`, Unix); elsewhere 0, one
+/// multi-threaded runtime.
+pub(crate) fn default_workers() -> usize {
+    if cfg!(unix) {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        0
+    }
 }
 
 /// `n` sockets bound to `addr`, not yet listening (so that each can listen in
@@ -184,6 +190,12 @@ pub(crate) fn cores() -> usize {
 /// port the first got, when `addr` asks for any).
 pub(crate) fn bind(addr: SocketAddr, n: usize) -> std::io::Result<Vec<TcpSocket>> {
     let mut addr = addr;
+    if n > 1 && !cfg!(unix) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "more than one worker needs SO_REUSEPORT (Unix)",
+        ));
+    }
     if n > 1 {
         // Without SO_REUSEPORT: fails if anything listens there (another
         // server, with SO_REUSEPORT or not); learns the port for port 0.

@@ -63,7 +63,7 @@
 //! certificate for localhost and 127.0.0.1 made at start); see `tls.rs`.
 //!
 //! Runtimes: one single-threaded runtime per core (`--workers N`: N), each on
-//! its own `SO_REUSEPORT` listener; `--workers 0`: one runtime with a thread per
+//! its own `SO_REUSEPORT` listener (Unix; elsewhere the default is 0); `--workers 0`: one runtime with a thread per
 //! core and one listener. See `accept.rs`.
 
 mod accept;
@@ -204,7 +204,8 @@ struct Args {
 
     /// Serve with N single-threaded runtimes, one thread each, accepting on N
     /// SO_REUSEPORT listeners of --addr (as nginx's workers); 0: one runtime
-    /// with a thread per core, one listener. [default: one per core]
+    /// with a thread per core, one listener. [default: one per core on Unix,
+    /// 0 elsewhere]
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
 
@@ -404,7 +405,7 @@ async fn main() -> ExitCode {
             },
         },
     };
-    let runtimes = args.workers.unwrap_or_else(accept::cores);
+    let runtimes = args.workers.unwrap_or_else(accept::default_workers);
     let (mut sockets, addr) = match accept::bind(args.addr, runtimes) {
         Ok(sockets) => {
             let addr = sockets[0]

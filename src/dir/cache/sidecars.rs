@@ -5,9 +5,12 @@
 //! Each answer is the open-file cache's own (the sidecar's entry, or its
 //! negative entry), kept beside the file until that entry's validity ends: it
 //! is never used longer than the cache would have used it. A sidecar is held
-//! weakly (the cache's entry, or a response reading it, keeps it open: no
-//! descriptor is held here), and is checked like a cache hit before each use
-//! (a sidecar changed in place is not used).
+//! weakly: only the cache's entry keeps it, so once the cache drops it
+//! (evicted, expired, changed) it is looked up again, and no descriptor is
+//! held here. It is checked like a cache hit before each use (a sidecar
+//! changed in place is not used). A remembered *missing* answer may outlive
+//! its negative entry when a full cache evicts that entry early; it still
+//! ends within the entry's validity.
 
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
