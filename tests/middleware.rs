@@ -299,3 +299,29 @@ async fn a_timed_out_handler_is_answered_in_either_order() {
         assert_eq!(start.elapsed(), Duration::from_secs(1));
     }
 }
+
+/// A `Content-Length` an inner layer spelled otherwise than `1*DIGIT` (here
+/// `+5`, which parses as the file's length) is answered with the canonical one.
+#[tokio::test]
+async fn a_content_length_spelled_otherwise_is_sent_canonical() {
+    let service = tower::Layer::layer(
+        &RangeServeLayer::new(),
+        tower::service_fn(|_request| async {
+            let mut response =
+                FileResponse::from_bytes(Bytes::from_static(b"hello")).into_response();
+            response.headers_mut().insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from_static("+5"),
+            );
+            Ok::<_, std::convert::Infallible>(response)
+        }),
+    );
+    let request = http::Request::get("/")
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[http::header::CONTENT_LENGTH], "5");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "hello");
+}

@@ -33,8 +33,13 @@ pub(crate) fn respond(
             headers.insert(header::ACCEPT_RANGES, BYTES);
             // The handler's `Content-Length`, one line, is the source's (a
             // response whose length differs is passed through, never answered
-            // here): kept.
-            if headers.get_all(header::CONTENT_LENGTH).iter().count() == 1 {
+            // here): kept when spelled as RFC 9110 §8.6 has it (`1*DIGIT`; a
+            // `+5` parses as 5 too, and is replaced).
+            let mut lines = headers.get_all(header::CONTENT_LENGTH).iter();
+            let canonical = |value: &HeaderValue| {
+                !value.is_empty() && value.as_bytes().iter().all(u8::is_ascii_digit)
+            };
+            if lines.next().is_some_and(canonical) && lines.next().is_none() {
                 parts.status = StatusCode::OK;
                 return RangeBody::full(source, chunk_size);
             }
