@@ -63,8 +63,9 @@
 //! certificate for localhost and 127.0.0.1 made at start); see `tls.rs`.
 //!
 //! Runtimes: one single-threaded runtime per core (`--workers N`: N), each on
-//! its own `SO_REUSEPORT` listener (Unix; elsewhere the default is 0); `--workers 0`: one runtime with a thread per
-//! core and one listener. See `accept.rs`.
+//! its own `SO_REUSEPORT` listener (Unix; elsewhere the default is 0);
+//! `--workers 0`: one runtime with a thread per core and one listener. See
+//! `accept.rs`.
 
 mod accept;
 mod admin;

@@ -56,14 +56,9 @@ impl Encoding {
         }
     }
 
-    /// Its place in [`ALL`](Self::ALL).
+    /// Its place in [`ALL`](Self::ALL) (declared in that order).
     pub(crate) const fn index(self) -> usize {
-        match self {
-            Self::Brotli => 0,
-            Self::Zstd => 1,
-            Self::Gzip => 2,
-            Self::Deflate => 3,
-        }
+        self as usize
     }
 
     /// The extension of its sidecar files, without the dot.
@@ -118,5 +113,17 @@ impl FromStr for Encoding {
             .into_iter()
             .find(|encoding| encoding.name().eq_ignore_ascii_case(s.trim()))
             .ok_or(ParseEncodingError)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_coding_is_at_its_index_in_all() {
+        for (i, encoding) in Encoding::ALL.into_iter().enumerate() {
+            assert_eq!(encoding.index(), i, "{encoding}");
+        }
     }
 }

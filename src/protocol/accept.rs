@@ -97,28 +97,19 @@ pub(crate) fn candidates<'a>(
         }
     }
     let identity = identity.or(any).unwrap_or(0);
-    let mut weighted = [(0u8, 0); MAX_CODINGS];
-    let mut len = 0;
-    for (i, weight) in (0u8..)
-        .zip(weights)
-        .take(available.count().min(MAX_CODINGS))
-    {
-        let q = weight.or(any).unwrap_or(0);
+    let weight = |i: u8| weights[usize::from(i)].or(any).unwrap_or(0);
+    let mut candidates = Candidates::default();
+    for i in (0u8..).take(available.count().min(MAX_CODINGS)) {
+        let q = weight(i);
         if q > 0 && q >= identity {
-            weighted[len] = (i, q);
-            len += 1;
+            candidates.indices[usize::from(candidates.len)] = i;
+            candidates.len += 1;
         }
     }
     // Stable (insertion sort on a few elements, no allocation): ties keep the
     // server's order.
-    weighted[..len].sort_by_key(|&(_, q)| std::cmp::Reverse(q));
-    let mut candidates = Candidates {
-        len: len as u8,
-        ..Candidates::default()
-    };
-    for (slot, (i, _)) in candidates.indices.iter_mut().zip(&weighted[..len]) {
-        *slot = *i;
-    }
+    let len = usize::from(candidates.len);
+    candidates.indices[..len].sort_by_key(|&i| std::cmp::Reverse(weight(i)));
     candidates
 }
 
@@ -341,7 +332,7 @@ mod tests {
     }
 
     #[test]
-    fn the_first_existing_candidate_is_what_choose_picks() {
+    fn a_shorter_list_keeps_the_order_of_the_longer() {
         let lists: [&[&str]; 4] = [ALL, &["gzip"], &["br", "gzip"], &[]];
         for header in [
             "gzip, br",
