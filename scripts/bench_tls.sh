@@ -222,7 +222,7 @@ cpu_ticks() {
     echo "$total"
 }
 
-# guarded SERVER COMMAND...: runs the client, sets SERVER_CPU (s) and FOREIGN (%
+# guarded SERVER COMMAND...: runs the client, sets SERVER_CPU and CLIENT_CPU (s) and FOREIGN (%
 # of the machine used by other processes); output in $work/cmd.out.
 guarded() {
     local s=$1 t0 t1 b0 b1 c0 c1 client wall
@@ -241,6 +241,7 @@ guarded() {
         # shellcheck disable=SC2086
         c1=$(cpu_ticks ${pids_of[$s]})
         client=$(tail -1 "$work/cmd.time" | awk '{print $1 + $2}')
+        CLIENT_CPU=$client
         SERVER_CPU=$(awk -v c=$((c1 - c0)) -v hz="$HZ" 'BEGIN {print c / hz}')
         wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')
         FOREIGN=$(awk -v busy=$((b1 - b0)) -v hz="$HZ" -v server="$SERVER_CPU" -v client="$client" \
@@ -304,6 +305,7 @@ connect() { # server
     [[ ${non2xx:-1} == 0 ]] || die "$s: wrk: $(cat "$work/cmd.out")"
     record connect "new TLS connections" "per s" "$s" "$(awk -v r="$requests" -v t="$seconds" 'BEGIN {print r / t}')"
     record connect "server CPU per connection" µs "$s" "$(awk -v c="$SERVER_CPU" -v r="$requests" 'BEGIN {print c / r * 1e6}')"
+    record connect "client CPU per connection" µs "$s" "$(awk -v c="$CLIENT_CPU" -v r="$requests" 'BEGIN {print c / r * 1e6}')"
     record connect "connection errors (wrk)" count "$s" "$errors"
 }
 

@@ -4,8 +4,9 @@
 //! connections over them), as nginx's worker processes do. A connection then
 //! lives on one thread from accept to close: no work stealing, and no wake-up
 //! of another worker thread when its task becomes ready (the multi-threaded
-//! runtime's cost on a request/response ping-pong). With `--workers 0`, one
-//! multi-threaded runtime serves one listener.
+//! runtime's cost on a request/response ping-pong). The workers even out
+//! what the kernel's choice of listener leaves uneven (`balance.rs`). With
+//! `--workers 0`, one multi-threaded runtime serves one listener.
 //!
 //! `SO_REUSEPORT` would also let a second server of the same user join the
 //! port silently and take half its connections: the address is first bound
@@ -26,6 +27,7 @@ use tokio::task::JoinSet;
 use tower::ServiceExt;
 use tower_range_serve::lifecycle::{Connection, Connections, Shutdown};
 
+use crate::balance::{Balance, Live, Worker};
 use crate::tls::Tls;
 
 /// A boxed error, as hyper takes them.
@@ -56,11 +58,13 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    /// Accepts on `listener` until `stop` resolves; returns the connections
+    /// Accepts on `listener` (and takes what other workers hand over, as one
+    /// of balanced workers) until `stop` resolves; returns the connections
     /// still running.
     pub(crate) async fn accept_loop(
         &self,
         listener: TcpListener,
+        mut worker: Option<Worker>,
         stop: impl Future<Output = ()>,
     ) -> JoinSet<()> {
         // Every connection is closed when the grace period ends, and a client
@@ -69,18 +73,37 @@ where
         let mut connections = JoinSet::new();
         tokio::pin!(stop);
         loop {
-            let (stream, peer) = tokio::select! {
+            let handed = async {
+                match worker.as_mut() {
+                    Some(worker) => worker.handed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let (stream, peer, live) = tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
+                    Ok((stream, peer)) => match &worker {
+                        Some(worker) => match worker.place(stream, peer) {
+                            Some((stream, live)) => (stream, peer, Some(live)),
+                            None => continue,
+                        },
+                        None => (stream, peer, None),
+                    },
                     Err(e) => {
                         // Out of file descriptors and the like: keep serving the others.
                         eprintln!("accept failed: {e}");
                         continue;
                     }
                 },
+                Some(handed) = handed => match TcpStream::from_std(handed.stream) {
+                    Ok(stream) => (listener.adopt(stream, handed.peer), handed.peer, Some(handed.live)),
+                    Err(e) => {
+                        eprintln!("{}: cannot take a handed connection: {e}", handed.peer);
+                        continue;
+                    }
+                },
                 () = &mut stop => break,
             };
-            connections.spawn(self.clone().connection(stream, peer));
+            connections.spawn(self.clone().connection(stream, peer, live));
             // Reap finished connections so the set does not grow.
             while connections.try_join_next().is_some() {}
         }
@@ -88,7 +111,13 @@ where
     }
 
     /// Serves one connection: TLS first if asked, then HTTP/1.1 or HTTP/2.
-    async fn connection(self, stream: Connection<TcpStream>, peer: SocketAddr) {
+    /// `_live` counts it on its worker until it ends.
+    async fn connection(
+        self,
+        stream: Connection<TcpStream>,
+        peer: SocketAddr,
+        _live: Option<Live>,
+    ) {
         // `Connections` sets TCP_NODELAY: frames go out as they come (as nginx's
         // `tcp_nodelay` and Go do).
         if self.send_buffer > 0 {
@@ -130,13 +159,24 @@ where
     /// Starts one thread per socket, each a single-threaded runtime running
     /// an accept loop on that socket until `stop` says the grace period (then
     /// its connections get that long, plus a second, and the rest are cut).
+    /// With `balance`, a new connection goes to the worker serving the fewest
+    /// (see `balance.rs`).
     pub(crate) fn workers(
         &self,
         sockets: Vec<TcpSocket>,
+        balance: bool,
         stop: &watch::Receiver<Option<Duration>>,
     ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+        let mut balanced = match balance && sockets.len() > 1 {
+            true => Balance::workers(sockets.len())
+                .into_iter()
+                .map(Some)
+                .collect(),
+            false => Vec::new(),
+        };
+        balanced.resize_with(sockets.len(), || None);
         let mut threads = Vec::new();
-        for (n, socket) in sockets.into_iter().enumerate() {
+        for ((n, socket), worker) in sockets.into_iter().enumerate().zip(balanced) {
             let serve = self.clone();
             let mut stop = stop.clone();
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -156,7 +196,7 @@ where
                         let stopped = async {
                             let _ = stop.wait_for(Option::is_some).await;
                         };
-                        let mut connections = serve.accept_loop(listener, stopped).await;
+                        let mut connections = serve.accept_loop(listener, worker, stopped).await;
                         let grace = stop.borrow().unwrap_or_default();
                         let _ = tokio::time::timeout(grace + Duration::from_secs(1), async {
                             while connections.join_next().await.is_some() {}

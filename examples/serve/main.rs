@@ -69,6 +69,7 @@
 
 mod accept;
 mod admin;
+mod balance;
 mod demo;
 mod downloads;
 mod metrics;
@@ -209,6 +210,11 @@ struct Args {
     /// 0 elsewhere]
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+
+    /// With two workers or more, serve each new connection where the kernel's
+    /// listener choice put it, instead of by the worker serving the fewest.
+    #[arg(long)]
+    no_balance: bool,
 
     /// Kernel send buffer of each connection (SO_SNDBUF; 0 = the system's
     /// autotuning). Bounds the kernel memory a stalled client holds: on loopback
@@ -527,7 +533,7 @@ async fn main() -> ExitCode {
     // --workers: single-threaded runtimes on their own threads; else this one.
     let (stop_workers, workers) = tokio::sync::watch::channel(None);
     let (mut connections, workers) = if runtimes > 0 {
-        let threads = match serve.workers(sockets, &workers) {
+        let threads = match serve.workers(sockets, !args.no_balance, &workers) {
             Ok(threads) => threads,
             Err(e) => {
                 eprintln!("error: cannot start the workers: {e}");
@@ -544,7 +550,7 @@ async fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        (serve.accept_loop(listener, stop).await, Vec::new())
+        (serve.accept_loop(listener, None, stop).await, Vec::new())
     };
 
     let grace = Duration::from_secs_f64(args.grace.max(0.0));

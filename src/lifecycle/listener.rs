@@ -125,6 +125,30 @@ impl Connections {
         Ok((self.wrap(stream, peer), peer))
     }
 
+    /// Wraps a connection accepted elsewhere as [`accept`](Self::accept)
+    /// wraps its own (`TCP_NODELAY`, the idle timeout, the shutdown's grace
+    /// period, and what the layer needs to find the connection by its peer):
+    /// one handed over by another runtime's listener, say, or passed in by a
+    /// service manager.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use tower_range_serve::{lifecycle::Connections, RangeServeLayer};
+    ///
+    /// let shutdown = RangeServeLayer::new().shutdown_handle();
+    /// let listener = Connections::new(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), &shutdown);
+    /// let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// # let addr = elsewhere.local_addr().unwrap();
+    /// # tokio::spawn(async move { tokio::net::TcpStream::connect(addr).await });
+    /// let (stream, peer) = elsewhere.accept().await.unwrap();
+    /// let connection = listener.adopt(stream, peer);
+    /// assert_eq!(connection.get_ref().peer_addr().unwrap(), peer);
+    /// # });
+    /// ```
+    pub fn adopt(&self, stream: TcpStream, peer: SocketAddr) -> Connection<TcpStream> {
+        self.wrap(stream, peer)
+    }
+
     fn wrap(&self, stream: TcpStream, peer: SocketAddr) -> Connection<TcpStream> {
         // Best effort: a socket that refuses it still serves.
         let _ = stream.set_nodelay(true);
