@@ -100,6 +100,14 @@ impl Balance {
     }
 }
 
+/// A worker that stopped (or never started listening) takes nothing more: it
+/// counts as full.
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.balance.live[self.index].store(usize::MAX / 2, Ordering::Relaxed);
+    }
+}
+
 impl Worker {
     /// A connection this worker accepted: back with its count when it stays
     /// here, `None` when it went to another worker (or was lost on the way,
@@ -115,10 +123,15 @@ impl Worker {
         }
         let to = live.worker;
         match connection.into_inner().into_std() {
-            // A worker's inbox closes only when it stops: shutting down, the
-            // connection is dropped (closed) with the message.
+            // The other worker stopped since it was chosen: shutting down,
+            // the connection is closed.
             Ok(stream) => {
-                let _ = self.balance.inboxes[to].send(Handed { stream, peer, live });
+                if self.balance.inboxes[to]
+                    .send(Handed { stream, peer, live })
+                    .is_err()
+                {
+                    eprintln!("{peer}: worker {to} stopped; connection closed");
+                }
             }
             Err(e) => eprintln!("{peer}: cannot hand the connection to worker {to}: {e}"),
         }
@@ -173,6 +186,15 @@ mod tests {
             [0, 0, 0],
             "a connection's count ends with it"
         );
+    }
+
+    #[test]
+    fn a_stopped_worker_takes_nothing() {
+        let mut workers = Balance::workers(2);
+        drop(workers.pop());
+        let balance = workers[0].balance.clone();
+        let placed: Vec<_> = (0..5).map(|_| balance.place(0)).collect();
+        assert!(placed.iter().all(|live| live.worker == 0));
     }
 
     #[tokio::test]
