@@ -225,7 +225,7 @@ cpu_ticks() {
 # guarded SERVER COMMAND...: runs the client, sets SERVER_CPU and CLIENT_CPU (s) and FOREIGN (%
 # of the machine used by other processes); output in $work/cmd.out.
 guarded() {
-    local s=$1 t0 t1 b0 b1 c0 c1 client wall
+    local s=$1 t0 t1 b0 b1 c0 c1 wall
     shift
     local TIMEFORMAT='%3U %3S'
     for _ in 1 2 3 4; do
@@ -240,11 +240,10 @@ guarded() {
         b1=$(machine_busy_ticks)
         # shellcheck disable=SC2086
         c1=$(cpu_ticks ${pids_of[$s]})
-        client=$(tail -1 "$work/cmd.time" | awk '{print $1 + $2}')
-        CLIENT_CPU=$client
+        CLIENT_CPU=$(tail -1 "$work/cmd.time" | awk '{print $1 + $2}')
         SERVER_CPU=$(awk -v c=$((c1 - c0)) -v hz="$HZ" 'BEGIN {print c / hz}')
         wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')
-        FOREIGN=$(awk -v busy=$((b1 - b0)) -v hz="$HZ" -v server="$SERVER_CPU" -v client="$client" \
+        FOREIGN=$(awk -v busy=$((b1 - b0)) -v hz="$HZ" -v server="$SERVER_CPU" -v client="$CLIENT_CPU" \
             -v wall="$wall" -v n="$NPROC" 'BEGIN {
                 f = (busy / hz - server - client) / (wall * n) * 100
                 printf "%.0f", f < 0 ? 0 : f }')

@@ -122,7 +122,7 @@ impl Connections {
     /// Accepts the next connection, with its peer address.
     pub async fn accept(&self) -> io::Result<(Connection<TcpStream>, SocketAddr)> {
         let (stream, peer) = self.listener.accept().await?;
-        Ok((self.wrap(stream, peer), peer))
+        Ok((self.adopt(stream, peer), peer))
     }
 
     /// Wraps a connection accepted elsewhere as [`accept`](Self::accept)
@@ -146,10 +146,6 @@ impl Connections {
     /// # });
     /// ```
     pub fn adopt(&self, stream: TcpStream, peer: SocketAddr) -> Connection<TcpStream> {
-        self.wrap(stream, peer)
-    }
-
-    fn wrap(&self, stream: TcpStream, peer: SocketAddr) -> Connection<TcpStream> {
         // Best effort: a socket that refuses it still serves.
         let _ = stream.set_nodelay(true);
         let connection = Connection::new(stream)
@@ -203,7 +199,7 @@ impl axum::serve::Listener for Connections {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
             match self.listener.accept().await {
-                Ok((stream, peer)) => return (self.wrap(stream, peer), peer),
+                Ok((stream, peer)) => return (self.adopt(stream, peer), peer),
                 Err(e) => accept_failed(e).await,
             }
         }
