@@ -9,8 +9,18 @@
 #   wrk64    64 connections × a 1 MiB file (wrk -t2 -c64, keep-alive): MB/s,
 #            p99 latency, server CPU s per GiB
 #   connect  new TLS connections per second: wrk -t2 -c16 with
-#            `Connection: close` on a 1 KiB file, a full handshake each (wrk
-#            does not resume sessions): connections/s, server CPU µs each
+#            `Connection: close` on a 1 KiB file: connections/s, server and
+#            client CPU µs each. wrk *resumes* the TLS session on each
+#            reconnection (it keeps its SSL object with SSL_clear), so these are
+#            PSK handshakes with X25519 and no certificate, against both
+#            servers. wrk also busy-polls while a handshake is under way (its
+#            socket stays registered for EPOLLOUT), so its CPU per connection
+#            grows with the server's answer time, and the rate with it.
+#   handshake full TLS 1.3 handshakes per second (certificate, ECDSA
+#            signature, X25519; no resumption): two `openssl s_time -new -www
+#            /1k.bin` clients at once (one per core, blocking I/O), each
+#            connection fetching the 1 KiB file: connections/s, server and
+#            client CPU µs each
 #
 # Before each run the script waits until under 10 % of the machine is busy, and
 # after it compares the machine's busy time with the server's and the client's:
@@ -26,7 +36,7 @@
 # (median (min–max) per server, and ours / nginx).
 #
 # Knobs (environment variables, defaults in brackets):
-#   SCENARIOS     [single wrk64 connect]
+#   SCENARIOS     [single wrk64 connect handshake]
 #   RUNS          interleaved rounds [3]
 #   WRK_DURATION  length of one wrk run [10s]
 #   CIPHER        the one TLS 1.3 suite, in IANA/OpenSSL naming [TLS_AES_128_GCM_SHA256]
@@ -38,7 +48,7 @@
 #                 (a quick check on a busy machine; the figures are then noise) [1]
 set -euo pipefail
 
-SCENARIOS=${SCENARIOS:-"single wrk64 connect"}
+SCENARIOS=${SCENARIOS:-"single wrk64 connect handshake"}
 RUNS=${RUNS:-3}
 WRK_DURATION=${WRK_DURATION:-10s}
 CIPHER=${CIPHER:-TLS_AES_128_GCM_SHA256}
@@ -308,8 +318,25 @@ connect() { # server
     record connect "connection errors (wrk)" count "$s" "$errors"
 }
 
+handshake() { # server
+    local s=$1 seconds=${WRK_DURATION%s} connections wall bytes
+    # shellcheck disable=SC2016
+    guarded "$s" bash -c 'start=$(date +%s.%N)
+        for i in 1 2; do openssl s_time -connect "$1" -new -www /1k.bin -time "$2" >"$3.$i" 2>&1 & done
+        wait
+        echo "wall $(awk -v a="$start" -v b="$(date +%s.%N)" "BEGIN {print b - a}")"
+        cat "$3".1 "$3".2' _ "${addr_of[$s]}" "$seconds" "$work/s_time"
+    connections=$(awk '/connections in .* real seconds/ {n += $1} END {print n + 0}' "$work/cmd.out")
+    bytes=$(awk '/real seconds/ {b = $(NF - 4)} END {print b + 0}' "$work/cmd.out")
+    wall=$(awk '/^wall / {print $2}' "$work/cmd.out")
+    ((connections > 0 && bytes >= 1024)) || die "$s: s_time: $(cat "$work/cmd.out")"
+    record handshake "full handshakes" "per s" "$s" "$(awk -v n="$connections" -v t="$wall" 'BEGIN {print n / t}')"
+    record handshake "server CPU per handshake" µs "$s" "$(awk -v c="$SERVER_CPU" -v n="$connections" 'BEGIN {print c / n * 1e6}')"
+    record handshake "client CPU per handshake" µs "$s" "$(awk -v c="$CLIENT_CPU" -v n="$connections" 'BEGIN {print c / n * 1e6}')"
+}
+
 for run in $(seq "$RUNS"); do
-    for scenario in single wrk64 connect; do
+    for scenario in single wrk64 connect handshake; do
         has $scenario || continue
         log "run $run/$RUNS: $scenario"
         for s in "${servers[@]}"; do $scenario "$s"; done

@@ -40,4 +40,4 @@ pub(crate) use self::decision::{Decision, decide};
 pub(crate) use self::headers::{Conditions, Validators};
 pub(crate) use self::multipart::Multipart;
 pub(crate) use self::range::ByteRange;
-pub(crate) use self::segment::Segment;
+pub(crate) use self::segment::{Segment, Segments};

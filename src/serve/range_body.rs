@@ -7,7 +7,6 @@
 //! The reading itself (plan, reads in flight, read-ahead) is the source's
 //! [`Reader`].
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::pin::Pin;
@@ -18,7 +17,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
 use crate::lifecycle::{Outcome, Tracker};
-use crate::protocol::{ByteRange, Segment};
+use crate::protocol::{ByteRange, Segment, Segments};
 use crate::source::RangeSource;
 use crate::source::read::Reader;
 use crate::throttle::quota::{QuotaGate, Spent};
@@ -112,7 +111,7 @@ impl RangeBody {
     /// A body sending `segments`, reading source ranges `chunk_size` bytes at a time.
     pub(crate) fn new(
         source: Arc<dyn RangeSource>,
-        segments: impl Into<VecDeque<Segment>>,
+        segments: impl Into<Segments>,
         chunk_size: usize,
     ) -> Self {
         let reader = Reader::new(source, segments.into(), chunk_size);
@@ -154,7 +153,7 @@ impl RangeBody {
 
     /// A body sending one range of `source`.
     pub(crate) fn range(source: Arc<dyn RangeSource>, range: ByteRange, chunk_size: usize) -> Self {
-        Self::new(source, [Segment::Source(range)], chunk_size)
+        Self::new(source, Segment::Source(range), chunk_size)
     }
 
     /// A body sending the whole of `source`.

@@ -16,6 +16,10 @@ impl RangeSource for Bytes {
     fn read_at(self: Arc<Self>, offset: u64, len: usize) -> ReadFuture {
         Box::pin(std::future::ready(slice(&self, offset, len)))
     }
+
+    fn read_now(&self, offset: u64, len: usize) -> Option<io::Result<Bytes>> {
+        Some(slice(self, offset, len))
+    }
 }
 
 /// The `len` bytes of `bytes` from `offset` (no copy), or an error past the end.
@@ -36,6 +40,7 @@ mod tests {
     async fn reads_a_slice() {
         let source = Arc::new(Bytes::from_static(b"hello world"));
         assert_eq!(source.clone().read_at(6, 5).await.unwrap(), "world");
+        assert_eq!(source.read_now(0, 5).unwrap().unwrap(), "hello");
         assert_eq!(RangeSource::len(&*source), 11);
     }
 
@@ -44,6 +49,7 @@ mod tests {
         let source = Arc::new(Bytes::from_static(b"hello"));
         let err = source.clone().read_at(3, 5).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(source.read_now(3, 5).unwrap().is_err());
         assert!(source.read_at(u64::MAX, 1).await.is_err());
     }
 }

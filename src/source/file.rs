@@ -287,8 +287,8 @@ impl RangeSource for FileSource {
         let Some(kept) = &self.kept else {
             return self.read(offset, len);
         };
-        if let Some(contents) = kept.get() {
-            return Box::pin(std::future::ready(slice(contents, offset, len)));
+        if let Some(read) = self.read_now(offset, len) {
+            return Box::pin(std::future::ready(read));
         }
         let whole = self.len as usize; // kept files are small
         if !kept.wants(whole) {
@@ -303,6 +303,12 @@ impl RangeSource for FileSource {
             }
             slice(&contents, offset, len)
         })
+    }
+
+    /// A small file whose contents are kept is sliced, not read.
+    fn read_now(&self, offset: u64, len: usize) -> Option<io::Result<Bytes>> {
+        let contents = self.kept.as_ref()?.get()?;
+        Some(slice(contents, offset, len))
     }
 
     fn will_read(&self, offset: u64, len: u64) {

@@ -116,6 +116,25 @@ pub trait RangeSource: fmt::Debug + Send + Sync + 'static {
     /// Reads exactly `len` bytes starting at `offset`.
     fn read_at(self: Arc<Self>, offset: u64, len: usize) -> ReadFuture;
 
+    /// Reads exactly `len` bytes starting at `offset` at once, if the source
+    /// can without waiting (bytes held in memory); `None` (the default) when
+    /// the read has to be awaited. The body tries it before
+    /// [`read_at`](RangeSource::read_at), which a source that answers here
+    /// still implements: it saves a boxed future per read of bytes at hand.
+    /// The [contract](RangeSource#contract) of `read_at` holds for it too.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tower_range_serve::source::RangeSource;
+    ///
+    /// let source = Bytes::from_static(b"hello world");
+    /// assert_eq!(source.read_now(6, 5).unwrap().unwrap(), "world");
+    /// ```
+    fn read_now(&self, offset: u64, len: usize) -> Option<io::Result<Bytes>> {
+        let _ = (offset, len);
+        None
+    }
+
     /// Streams the `len` bytes starting at `offset`, for a source that serves a
     /// range best as one long request; `None` (the default) has the body read
     /// the range with [`read_at`](RangeSource::read_at).

@@ -14,7 +14,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 
-use crate::protocol::Segment;
+use crate::protocol::{ByteRange, Segment, Segments};
 use crate::source::{RangeSource, RangeStream, ReadFuture};
 
 /// The default number of bytes read from the source at once: 64 KiB.
@@ -31,7 +31,7 @@ pub const DEFAULT_READ_AHEAD: usize = 1024 * 1024;
 pub(crate) struct Reader {
     source: Arc<dyn RangeSource>,
     /// Segments not started yet.
-    segments: VecDeque<Segment>,
+    segments: Segments,
     /// How the source range being sent is fetched; `None` between ranges.
     fetch: Option<Fetch>,
     /// Reads of the current range, in order: the front one is the next chunk
@@ -104,12 +104,8 @@ impl ReadAhead {
 impl Reader {
     /// A reader of `segments`, reading source ranges `chunk_size` bytes at a
     /// time (at least one), with the default read-ahead budget. Reads nothing yet.
-    pub(crate) fn new(
-        source: Arc<dyn RangeSource>,
-        segments: VecDeque<Segment>,
-        chunk_size: usize,
-    ) -> Self {
-        let remaining = segments.iter().map(Segment::len).sum();
+    pub(crate) fn new(source: Arc<dyn RangeSource>, segments: Segments, chunk_size: usize) -> Self {
+        let remaining = segments.len();
         Self {
             source,
             segments,
@@ -152,23 +148,30 @@ impl Reader {
     }
 
     /// Starts reading the next chunk of the current range (at most `max_chunk`
-    /// bytes), polling it once with `cx`. Returns whether it completed at once.
-    fn start_read(&mut self, max_chunk: usize, cx: &mut Context<'_>) -> bool {
+    /// bytes), polling it once with `cx`. The caller queues it (see
+    /// [`enqueue`](Self::enqueue)) or takes it at once.
+    fn start_read(&mut self, max_chunk: usize, cx: &mut Context<'_>) -> Read {
         let size = self.ahead.read_size(max_chunk);
         let Some(Fetch::Reads { next, end }) = &mut self.fetch else {
             unreachable!("reads are started for a range read by reads");
         };
         let len = (*end - *next).min(size as u64) as usize; // at most `size`
-        let mut read = self.source.clone().read_at(*next, len);
+        let offset = *next;
         *next += len as u64;
-        let read = match read.as_mut().poll(cx) {
+        if let Some(result) = self.source.read_now(offset, len) {
+            return Read::Done(result, len);
+        }
+        let mut read = self.source.clone().read_at(offset, len);
+        match read.as_mut().poll(cx) {
             Poll::Ready(result) => Read::Done(result, len),
             Poll::Pending => Read::Running(read, len),
-        };
-        let done = matches!(read, Read::Done(..));
-        self.queued += len;
+        }
+    }
+
+    /// Queues a read behind the others.
+    fn enqueue(&mut self, read: Read) {
+        self.queued += read.expected();
         self.queue.push_back(read);
-        done
     }
 
     /// Polls the current range's stream once for its next piece and queues it
@@ -208,8 +211,7 @@ impl Reader {
                 )
             }
         };
-        self.queued += read.expected();
-        self.queue.push_back(read);
+        self.enqueue(read);
         Poll::Ready(())
     }
 
@@ -240,7 +242,8 @@ impl Reader {
                         return;
                     }
                     let noop = &mut Context::from_waker(std::task::Waker::noop());
-                    self.start_read(max_chunk, noop);
+                    let read = self.start_read(max_chunk, noop);
+                    self.enqueue(read);
                 }
                 Some(Fetch::Stream { left, .. }) if *left > 0 => {
                     if self.queued >= self.ahead.window || self.poll_stream(cx).is_pending() {
@@ -267,7 +270,7 @@ impl Reader {
         max_chunk: usize,
     ) -> Poll<Option<io::Result<Bytes>>> {
         loop {
-            if let Some(read) = self.queue.front_mut() {
+            let (result, expected) = if let Some(read) = self.queue.front_mut() {
                 let (result, expected) = match read {
                     Read::Done(..) => {
                         let Some(Read::Done(result, expected)) = self.queue.pop_front() else {
@@ -286,75 +289,86 @@ impl Reader {
                     }
                 };
                 self.queued -= expected;
-                let mut chunk = match result {
-                    Ok(chunk) if chunk.len() == expected => chunk,
-                    Ok(chunk) => {
-                        return Poll::Ready(Some(Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            format!(
-                                "source returned {} bytes where {expected} were asked",
-                                chunk.len()
-                            ),
-                        ))));
-                    }
-                    Err(e) => return Poll::Ready(Some(Err(e))),
-                };
-                if chunk.len() > max_chunk {
-                    let rest = chunk.split_off(max_chunk);
-                    self.queued += rest.len();
-                    let len = rest.len();
-                    self.queue.push_front(Read::Done(Ok(rest), len));
-                }
-                if chunk.is_empty() {
-                    continue;
-                }
-                self.waiting = false;
-                self.remaining -= chunk.len() as u64;
-                return Poll::Ready(Some(Ok(chunk)));
-            }
-            match &self.fetch {
-                Some(Fetch::Reads { next, end }) if next < end => {
-                    // A read that does not complete at its first poll has
-                    // registered `cx`.
-                    if !self.start_read(max_chunk, cx) {
-                        self.starve(max_chunk);
-                        return Poll::Pending;
-                    }
-                }
-                Some(Fetch::Stream { left, .. }) if *left > 0 => {
-                    if self.poll_stream(cx).is_pending() {
-                        self.starve(max_chunk);
-                        return Poll::Pending;
-                    }
-                }
-                _ => {
-                    self.fetch = None;
-                    match self.segments.pop_front() {
-                        None => return Poll::Ready(None),
-                        Some(Segment::Static(bytes)) => {
-                            self.remaining -= bytes.len() as u64;
-                            return Poll::Ready(Some(Ok(bytes)));
-                        }
-                        Some(Segment::Source(range)) => {
-                            let stream = self.source.clone().stream_range(range.start, range.len());
-                            self.fetch = Some(match stream {
-                                Some(stream) => Fetch::Stream {
-                                    stream,
-                                    left: range.len(),
-                                },
-                                None => {
-                                    self.source.will_read(range.start, range.len());
-                                    Fetch::Reads {
-                                        next: range.start,
-                                        end: range.end,
-                                    }
-                                }
-                            });
+                (result, expected)
+            } else {
+                match &self.fetch {
+                    Some(Fetch::Reads { next, end }) if next < end => {
+                        // A read that completes at once is the chunk, never
+                        // queued; one that does not has registered `cx`.
+                        match self.start_read(max_chunk, cx) {
+                            Read::Done(result, expected) => (result, expected),
+                            running => {
+                                self.enqueue(running);
+                                self.starve(max_chunk);
+                                return Poll::Pending;
+                            }
                         }
                     }
+                    Some(Fetch::Stream { left, .. }) if *left > 0 => {
+                        if self.poll_stream(cx).is_pending() {
+                            self.starve(max_chunk);
+                            return Poll::Pending;
+                        }
+                        continue;
+                    }
+                    _ => {
+                        self.fetch = None;
+                        match self.segments.pop_front() {
+                            None => return Poll::Ready(None),
+                            Some(Segment::Static(bytes)) => {
+                                self.remaining -= bytes.len() as u64;
+                                return Poll::Ready(Some(Ok(bytes)));
+                            }
+                            Some(Segment::Source(range)) => self.fetch_range(range),
+                        }
+                        continue;
+                    }
                 }
+            };
+            let mut chunk = match result {
+                Ok(chunk) if chunk.len() == expected => chunk,
+                Ok(chunk) => {
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "source returned {} bytes where {expected} were asked",
+                            chunk.len()
+                        ),
+                    ))));
+                }
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            };
+            if chunk.len() > max_chunk {
+                let rest = chunk.split_off(max_chunk);
+                self.queued += rest.len();
+                let len = rest.len();
+                self.queue.push_front(Read::Done(Ok(rest), len));
             }
+            if chunk.is_empty() {
+                continue;
+            }
+            self.waiting = false;
+            self.remaining -= chunk.len() as u64;
+            return Poll::Ready(Some(Ok(chunk)));
         }
+    }
+
+    /// Starts sending `range` of the source: one stream, or reads.
+    fn fetch_range(&mut self, range: ByteRange) {
+        let stream = self.source.clone().stream_range(range.start, range.len());
+        self.fetch = Some(match stream {
+            Some(stream) => Fetch::Stream {
+                stream,
+                left: range.len(),
+            },
+            None => {
+                self.source.will_read(range.start, range.len());
+                Fetch::Reads {
+                    next: range.start,
+                    end: range.end,
+                }
+            }
+        });
     }
 }
 

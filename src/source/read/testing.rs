@@ -2,7 +2,6 @@
 //! minimal body around a [`Reader`], for the tests of the reader and of the
 //! bodies built on it.
 
-use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +13,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 
 use super::Reader;
-use crate::protocol::{ByteRange, Segment};
+use crate::protocol::{ByteRange, Segment, Segments};
 use crate::source::{RangeSource, RangeStream, ReadFuture};
 
 pub(crate) fn source(len: usize) -> Arc<dyn RangeSource> {
@@ -178,14 +177,14 @@ pub(crate) struct Frames(Option<Reader>);
 impl Frames {
     pub(crate) fn new(
         source: Arc<dyn RangeSource>,
-        segments: impl Into<VecDeque<Segment>>,
+        segments: impl Into<Segments>,
         chunk_size: usize,
     ) -> Self {
         Self(Some(Reader::new(source, segments.into(), chunk_size)))
     }
 
     pub(crate) fn range(source: Arc<dyn RangeSource>, range: ByteRange, chunk_size: usize) -> Self {
-        Self::new(source, [Segment::Source(range)], chunk_size)
+        Self::new(source, Segment::Source(range), chunk_size)
     }
 
     pub(crate) fn full(source: Arc<dyn RangeSource>, chunk_size: usize) -> Self {

@@ -232,3 +232,32 @@ async fn a_stream_that_ends_early_or_sends_too_much_ends_the_body_with_an_error(
         assert!(body.frame().await.is_none());
     }
 }
+
+/// Answers every read at once, and fails a read that would have to wait.
+#[derive(Debug)]
+struct AtHand(Bytes);
+
+impl crate::source::RangeSource for AtHand {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn read_at(self: Arc<Self>, _offset: u64, _len: usize) -> crate::source::ReadFuture {
+        Box::pin(std::future::ready(Err(io::Error::other(
+            "read_at was called",
+        ))))
+    }
+
+    fn read_now(&self, offset: u64, len: usize) -> Option<io::Result<Bytes>> {
+        let start = offset as usize;
+        Some(Ok(self.0.slice(start..start + len)))
+    }
+}
+
+#[tokio::test]
+async fn reads_at_hand_are_taken_without_a_future() {
+    let source = Arc::new(AtHand(Bytes::from_static(b"0123456789")));
+    let body = Frames::range(source, ByteRange { start: 2, end: 9 }, 3);
+    let frames = frames(body).await;
+    assert_eq!(frames, ["234", "567", "8"]);
+}
