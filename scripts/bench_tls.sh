@@ -7,7 +7,7 @@
 #
 #   single   one GET of a 1 GiB file (curl --http1.1): MB/s, server CPU s per GiB
 #   wrk64    64 connections × a 1 MiB file (wrk -t2 -c64, keep-alive): MB/s,
-#            p99 latency, server CPU s per GiB
+#            p50 and p99 latency, server CPU s per GiB
 #   connect  new TLS connections per second: wrk -t2 -c16 with
 #            `Connection: close` on a 1 KiB file: connections/s, server and
 #            client CPU µs each. wrk *resumes* the TLS session on each
@@ -302,6 +302,7 @@ wrk64() { # server
     read -r requests seconds bytes p50 p99 errors non2xx < <(wrk_result)
     [[ ${errors:-1} == 0 && ${non2xx:-1} == 0 ]] || die "$s: wrk errors: $(cat "$work/cmd.out")"
     record wrk64 "64 connections × 1 MiB" MB/s "$s" "$(awk -v b="$bytes" -v t="$seconds" 'BEGIN {print b / t / 1e6}')"
+    record wrk64 "p50 latency" ms "$s" "$p50"
     record wrk64 "p99 latency" ms "$s" "$p99"
     record wrk64 "server CPU per GiB" s "$s" "$(awk -v c="$SERVER_CPU" -v b="$bytes" -v g=$GIB 'BEGIN {print c / (b / g)}')"
 }

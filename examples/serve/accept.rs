@@ -42,6 +42,8 @@ pub(crate) struct Serve<S> {
     pub(crate) tls: Option<Tls>,
     /// SO_SNDBUF of each connection (0: the kernel's autotuning).
     pub(crate) send_buffer: u64,
+    /// TCP_NOTSENT_LOWAT of each connection (0: the system's).
+    pub(crate) max_unsent: u32,
     pub(crate) idle_timeout: Duration,
     pub(crate) shutdown: Shutdown,
 }
@@ -69,7 +71,9 @@ where
     ) -> JoinSet<()> {
         // Every connection is closed when the grace period ends, and a client
         // that accepts no byte for --idle-timeout is disconnected.
-        let listener = Connections::new(listener, &self.shutdown).idle_timeout(self.idle_timeout);
+        let listener = Connections::new(listener, &self.shutdown)
+            .idle_timeout(self.idle_timeout)
+            .max_unsent(Some(self.max_unsent).filter(|&bytes| bytes > 0));
         let mut connections = JoinSet::new();
         tokio::pin!(stop);
         loop {
