@@ -226,7 +226,7 @@ struct Args {
     /// Most bytes of each connection waiting unsent in the kernel
     /// (TCP_NOTSENT_LOWAT, Linux; 0 = the system's setting). Bytes in flight
     /// are not counted, so unlike a small --send-buffer it never slows a long,
-    /// fast path. Measured on loopback: 64 connections move about 1.3x the
+    /// fast path. Measured on loopback: 64 connections move about 1.25x the
     /// bytes per second with a shorter p99.
     #[arg(long, value_name = "BYTES", default_value = "64KiB", value_parser = bytes)]
     max_unsent: u64,

@@ -130,11 +130,10 @@ impl Connections {
     /// to be sent, so a connection queues a chunk or two instead of the
     /// megabytes its send buffer holds. Bytes in flight are not counted: a
     /// long, fast path still fills its congestion window (which a small
-    /// `SO_SNDBUF` would cap). Queued bytes go out while still in the CPU's
-    /// cache, and busy connections take turns in smaller steps: on loopback,
-    /// 64 connections × 1 MiB move 1.26-1.31× the bytes per second with a p99
-    /// 0.67-0.75× as long, over plain HTTP and TLS alike (BENCHMARKS.md,
-    /// "Fewer bytes waiting in the kernel").
+    /// `SO_SNDBUF` would cap). Measured on loopback against no bound, 64
+    /// connections × 1 MiB move 1.23-1.28× the bytes per second with a p99
+    /// 0.73-0.81× as long, over plain HTTP and TLS alike, at less server CPU
+    /// per byte (BENCHMARKS.md, "Fewer bytes waiting in the kernel").
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
